@@ -1,0 +1,28 @@
+"""Crumby: self-hosted web analytics for Flask people."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from crumby.extensions import db, login_manager
+
+__version__ = "0.1.0"
+__all__ = ["create_app", "db", "login_manager", "__version__"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a Crumby app: defaults, then CRUMBY_SETTINGS, then CRUMBY_* env, then ``config``."""
+    from crumby import auth, database, errors, settings
+    from crumby.dashboard import bp as dashboard_bp
+
+    app = Flask(__name__)
+    app.config.from_mapping(settings.resolve(config))
+
+    database.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(dashboard_bp)
+    return app

@@ -1,0 +1,187 @@
+"""The ``crumby`` command line: set up, inspect and run Crumby.
+
+Every failure is a ``click.ClickException``: one line on stderr, exit status 1,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any
+
+import click
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from crumby import __version__, accounts, settings
+from crumby.database import DatabaseError, describe, ensure_schema
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def build_app() -> Flask:
+    """The app as configured by the environment, or a one-line error."""
+    from crumby import create_app
+
+    try:
+        return create_app()
+    except settings.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(
+            f"database driver missing: {exc.name} (pip install 'crumby[mysql]' or "
+            "'crumby[postgresql]')"
+        ) from None
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"database: {describe(exc)}") from None
+
+
+@contextmanager
+def database_app() -> Iterator[Flask]:
+    """An app context with the schema in place; database errors become one line."""
+    app = build_app()
+    with app.app_context():
+        try:
+            ensure_schema(app)
+            yield app
+        except DatabaseError as exc:
+            raise click.ClickException(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"database: {describe(exc)}") from None
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _no_traceback(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a stray OSError into one line, as every error should be."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OSError as exc:
+            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="crumby")
+def cli() -> None:
+    """Crumby: self-hosted web analytics.
+
+    Configure with a settings file named by CRUMBY_SETTINGS (see `crumby init`)
+    and CRUMBY_<KEY> environment variables.
+    """
+
+
+@cli.command()
+@click.argument("path", default="crumby.cfg", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_no_traceback
+def init(path: str, force: bool) -> None:
+    """Write a commented settings file with a fresh SECRET_KEY."""
+    if os.path.exists(path) and not force:
+        raise click.ClickException(f"{path} already exists; use --force to overwrite it")
+    content = settings.render_config_file(secrets.token_hex(32))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(path, flags, 0o600)  # it holds a secret: owner-only
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(content)
+    os.chmod(path, 0o600)
+    absolute = os.path.abspath(path)
+    click.echo(f"Wrote {absolute}")
+    click.echo("Point Crumby at it with:")
+    click.echo(f"  export {settings.SETTINGS_ENV}={absolute}")
+
+
+@cli.command("env")
+def env_command() -> None:
+    """Print the effective configuration, secrets masked."""
+    app = build_app()
+    keys = list(settings.DEFAULTS)
+    extra = sorted(k for k in app.config if k not in settings.DEFAULTS and k in _user_keys())
+    for key in keys + extra:
+        click.echo(f"{key} = {settings.mask(key, app.config.get(key))!r}")
+
+
+def _user_keys() -> set[str]:
+    """Keys the user set in the settings file or the environment."""
+    found = set(settings.load_env(os.environ))
+    path = os.environ.get(settings.SETTINGS_ENV)
+    if path:
+        found |= set(settings.load_file(path))
+    return found
+
+
+@cli.command()
+def users() -> None:
+    """List usernames, one per line."""
+    with database_app():
+        for name in accounts.list_usernames():
+            click.echo(name)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("password", required=False)
+def adduser(name: str, password: str | None) -> None:
+    """Add a user; without PASSWORD, prompt for it twice."""
+    with database_app():
+        accounts.validate_username(name)
+        if accounts.find_user(name.strip()) is not None:
+            raise click.ClickException(f"user {name.strip()!r} already exists")
+        if password is None:
+            password = click.prompt(
+                "Password",
+                hide_input=True,
+                confirmation_prompt=True,
+                default="",
+                show_default=False,
+            )
+        accounts.add_user(name, password)
+        click.echo(f"Added user {name.strip()}")
+
+
+@cli.command()
+@click.argument("name")
+def deluser(name: str) -> None:
+    """Remove a user and their API tokens."""
+    with database_app():
+        accounts.delete_user(name)
+        click.echo(f"Deleted user {name}")
+
+
+@cli.command()
+@click.argument("name")
+def token(name: str) -> None:
+    """Create an API token for user NAME; it is printed once, on the last line."""
+    with database_app():
+        value = accounts.create_token(name)
+        click.echo(f"New API token for {name} (shown once; send it as 'Authorization: Bearer'):")
+        click.echo(value)
+
+
+@cli.command()
+def geoip() -> None:
+    """Download a GeoIP city database (coming with the tracking module)."""
+    raise click.ClickException("crumby geoip is not available yet in this version")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def run(host: str, port: int) -> None:
+    """Serve Crumby with the development server."""
+    with database_app() as app:
+        pass
+    app.run(host=host, port=port, debug=app.debug, use_reloader=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="crumby")

@@ -1,0 +1,158 @@
+"""The tables Crumby stores: visits, events, users, API tokens and the calendar.
+
+Text columns have explicit sizes so that the tracker can truncate over-long
+values to fit (see ``column_length``) instead of failing on strict databases.
+Datetimes are naive and always UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crumby.extensions import db
+
+#: an auto-incrementing 64-bit id everywhere; SQLite only auto-increments INTEGER
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+#: MySQL/MariaDB tables store full Unicode (emoji in titles) with utf8mb4
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+
+def utcnow() -> dt.datetime:
+    """The current UTC time as a naive datetime, the way every table stores it."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Visit(db.Model):
+    """One page view, as recorded by cmb.js and enriched by the server."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_datetime", "datetime"),
+        Index("ix_visits_cid_datetime", "cid", "datetime"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    cid: Mapped[str | None] = mapped_column(String(64))
+    datetime: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    doc_title: Mapped[str | None] = mapped_column(String(512))
+    doc_uri: Mapped[str | None] = mapped_column(String(2048))
+    doc_enc: Mapped[str | None] = mapped_column(String(32))
+    referrer: Mapped[str | None] = mapped_column(String(2048))
+    referrer_header: Mapped[str | None] = mapped_column("_referrer", String(2048))
+    platform: Mapped[str | None] = mapped_column(String(64))
+    browser: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[str | None] = mapped_column(String(32))
+    device: Mapped[str | None] = mapped_column(String(16))
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    screen_res: Mapped[str | None] = mapped_column(String(16))
+    screen_depth: Mapped[str | None] = mapped_column(String(16))
+    continent: Mapped[str | None] = mapped_column(String(2))
+    country: Mapped[str | None] = mapped_column(String(2))
+    subdivision_1: Mapped[str | None] = mapped_column(String(128))
+    subdivision_2: Mapped[str | None] = mapped_column(String(128))
+    city: Mapped[str | None] = mapped_column(String(128))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    accuracy_radius: Mapped[int | None] = mapped_column(Integer)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    lang: Mapped[str | None] = mapped_column(String(35))
+    lang_header: Mapped[str | None] = mapped_column("_lang", String(255))
+    utm_source: Mapped[str | None] = mapped_column(String(255))
+    utm_medium: Mapped[str | None] = mapped_column(String(255))
+    utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    utm_term: Mapped[str | None] = mapped_column(String(255))
+    utm_content: Mapped[str | None] = mapped_column(String(255))
+
+
+class Event(db.Model):
+    """One ``cmb.event(name, value)`` call."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_datetime", "datetime"),
+        Index("ix_events_cid", "cid"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    cid: Mapped[str | None] = mapped_column(String(64))
+    datetime: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    doc_title: Mapped[str | None] = mapped_column(String(512))
+    doc_uri: Mapped[str | None] = mapped_column(String(2048))
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    value: Mapped[str | None] = mapped_column(String(1024))
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class User(db.Model):
+    """Someone who may log in to see private reports."""
+
+    __tablename__ = "users"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    #: a werkzeug password hash (scrypt), never the password itself
+    password: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # Flask-Login's user protocol
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        """Flask-Login's session key for this user."""
+        return str(self.id)
+
+
+class ApiToken(db.Model):
+    """A bearer token for the private API; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Calendar(db.Model):
+    """One row per UTC day, so reports can show days without visits."""
+
+    __tablename__ = "calendar"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    datetime: Mapped[dt.datetime] = mapped_column(DateTime, primary_key=True)
+
+
+class SchemaVersion(db.Model):
+    """The schema version this database is at; see ``crumby.database.MIGRATIONS``."""
+
+    __tablename__ = "crumby_schema"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+def column_length(model: type[db.Model], attribute: str) -> int | None:
+    """The declared size of a text column, for truncating input to fit."""
+    column = model.__mapper__.columns[attribute]
+    return getattr(column.type, "length", None)

@@ -1,0 +1,33 @@
+"""The app factory serves pages and answers errors as JSON or HTML."""
+
+from __future__ import annotations
+
+from crumby import create_app
+
+
+def test_index_answers_on_a_fresh_database(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.db'}"})
+    response = app.test_client().get("/")
+    assert response.status_code == 200
+    assert b"Crumby" in response.data
+    assert (tmp_path / "fresh.db").exists()
+
+
+def test_unknown_api_path_is_json_404(client):
+    response = client.get("/api/does-not-exist")
+    assert response.status_code == 404
+    assert response.is_json and "error" in response.get_json()
+
+
+def test_unknown_page_is_html_404(client):
+    response = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert b"404" in response.data
+
+
+def test_unreachable_database_is_503_not_a_traceback(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:////nonexistent-dir/x/crumby.db"})
+    response = app.test_client().get("/api/anything")
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "database unavailable"}
