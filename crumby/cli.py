@@ -213,6 +213,12 @@ def demo_command(host: str, port: int, path: str, reset: bool) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
+from crumby.reporting.commands import check_command, query_command  # noqa: E402
+
+cli.add_command(query_command)
+cli.add_command(check_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="crumby")

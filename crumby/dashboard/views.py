@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from crumby import __version__
+from crumby import __version__, reporting
 from crumby.dashboard import bp
 from crumby.extensions import login_manager
 
@@ -47,7 +47,6 @@ def index() -> str:
 @bp.get("/reports/<scope>/<name>")
 def report(scope: str, name: str):
     """One report on its own page: chart, whole table, CSV, and the SQL for a logged-in user."""
-    from crumby import reporting
 
     if scope not in SCOPES:
         abort(404)
@@ -71,12 +70,20 @@ def report(scope: str, name: str):
 
 def _rendered_sql(reporting, query) -> tuple[str | None, object, object]:
     """The SQL a query runs for the URL's range (the default range if the URL's is invalid)."""
+    from crumby.reporting.reports import render_query
+
     try:
         t0, t1 = reporting.parse_range(request.args)
     except reporting.RangeError:
         t0, t1 = reporting.parse_range({})
     try:
-        return reporting.run_query(query, t0, t1).sql, t0, t1
-    except Exception as exc:  # a failing query still gets its page; the API reports the error
-        current_app.logger.warning("report %s/%s failed: %s", query.scope, query.name, exc)
+        return render_query(query, t0, t1).sql, t0, t1
+    except reporting.QueryError as exc:  # a broken file still gets its page; the API says why
+        current_app.logger.warning("report %s/%s does not render: %s", query.scope, query.name, exc)
         return None, t0, t1
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico on pages without a <link rel=icon> (JSON, CSV): the SVG."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)

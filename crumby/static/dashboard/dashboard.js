@@ -7,6 +7,7 @@
   var R = window.CrumbyRender;
   var DAY = 86400000;
   var ISO = /^\d{4}-\d{2}-\d{2}$/;
+  var DASHBOARD_ROWS = 5; // the dashboard's tables show a top 5; a report's own page shows all
   var HEADLINE = [
     { column: "visitors", label: "Visitors" },
     { column: "views", label: "Page views" },
@@ -217,7 +218,16 @@
       var chart = section.querySelector(".chart"), table = section.querySelector(".table");
       if (!report.chart && section.getAttribute("data-chart")) report.chart = section.getAttribute("data-chart");
       table.textContent = "";
-      table.appendChild(R.renderTable(report, options.limit));
+      var type = R.chartType(report);
+      if (options.limit && type === "line") {
+        // a time series' table is long and the chart already shows it: folded away, whole
+        var details = R.el("details");
+        details.appendChild(R.el("summary", null, "Table (" + (report.data || []).length + " rows)"));
+        details.appendChild(R.renderTable(report, 0));
+        table.appendChild(details);
+      } else {
+        table.appendChild(R.renderTable(report, options.limit));
+      }
       return R.renderChart(report, chart, { limit: options.limit, worldUrl: options.worldUrl }).then(function () {
         section.classList.remove("loading");
         section.setAttribute("data-loaded", resolved.from + "/" + resolved.to);
@@ -283,8 +293,8 @@
         return s;
       });
       if (!sections.length) container.appendChild(R.el("p", { class: "muted" }, "No reports found."));
-      initPicker(function (range) { refresh(root, sections, range, 10); });
-      return refresh(root, sections, rangeFromUrl(), 10);
+      initPicker(function (range) { refresh(root, sections, range, DASHBOARD_ROWS); });
+      return refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
     }).catch(function (err) { setStatus("Could not load the list of reports: " + err.message, true); });
   }
 

@@ -284,10 +284,26 @@
     });
   }
 
-  /** A time series with uPlot: the date column on x, every numeric column a line. */
+  /** What a column measures, so that counts, shares and durations get separate axes. */
+  function kind(column) {
+    var name = String(column).toLowerCase();
+    if (/(rate|ratio|share)$/.test(name)) return "rate";
+    if (/duration|seconds/.test(name)) return "duration";
+    return "count";
+  }
+
+  /**
+   * A time series with uPlot: the date column on x, numeric columns as lines.
+   * The first column's kind (count, rate, duration) gets the left axis, a second
+   * kind the right one; a third kind stays in the table only.
+   */
   function renderLine(report, container) {
     var cols = report.columns, data = report.data;
     var nums = numericColumns(cols, data).filter(function (i) { return i !== 0; });
+    var kinds = [];
+    nums.forEach(function (i) { if (kinds.indexOf(kind(cols[i])) < 0) kinds.push(kind(cols[i])); });
+    kinds = kinds.slice(0, 2);
+    nums = nums.filter(function (i) { return kinds.indexOf(kind(cols[i])) >= 0; });
     var xs = data.map(function (r) {
       var s = String(r[0]);
       return Date.parse(s.length === 10 ? s + "T00:00:00Z" : s) / 1000;
@@ -297,6 +313,7 @@
     nums.forEach(function (i, k) {
       series.push({
         label: humanColumn(cols[i]),
+        scale: kind(cols[i]),
         stroke: cssVar(colours[k % colours.length]),
         width: 2,
         fill: k === 0 ? cssVar("--accent-soft") : undefined,
@@ -306,6 +323,20 @@
       aligned.push(data.map(function (r) { return isNumber(r[i]) ? r[i] : null; }));
     });
     var axisColour = cssVar("--muted"), grid = cssVar("--border");
+    var tickFormat = {
+      count: function (u, splits) { return splits.map(formatNumber); },
+      rate: function (u, splits) { return splits.map(formatPercent); },
+      duration: function (u, splits) { return splits.map(formatDuration); },
+    };
+    var axes = [{ stroke: axisColour, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } }];
+    var scales = { x: { time: true } };
+    kinds.forEach(function (k, n) {
+      scales[k] = { auto: true, range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; } };
+      axes.push({
+        scale: k, side: n === 0 ? 3 : 1, stroke: axisColour, values: tickFormat[k],
+        grid: { show: n === 0, stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
+      });
+    });
     var hourly = data.length && String(data[0][0]).length > 10;
     var width = Math.max(container.clientWidth || 0, 280);
     var opts = {
@@ -313,12 +344,8 @@
       height: Math.round(Math.min(300, Math.max(180, width * 0.4))),
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       series: series,
-      scales: { x: { time: true } },
-      axes: [
-        { stroke: axisColour, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
-        { stroke: axisColour, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
-          values: function (u, splits) { return splits.map(formatNumber); } },
-      ],
+      scales: scales,
+      axes: axes,
       legend: { live: true },
       cursor: { points: { size: 6 } },
     };
@@ -338,7 +365,10 @@
   function renderKpi(report, container) {
     var cols = report.columns, row = (report.data || [])[0] || [];
     var w = 160;
-    var svg = svgEl("svg", { class: "kpi-chart", viewBox: "0 0 " + Math.max(cols.length, 1) * w + " 64", role: "img", "aria-label": report.title || report.name || "" });
+    var svg = svgEl("svg", {
+      class: "kpi-chart", viewBox: "0 0 " + Math.max(cols.length, 1) * w + " 64",
+      width: Math.max(cols.length, 1) * w, height: 64, role: "img", "aria-label": report.title || report.name || "",
+    });
     cols.forEach(function (c, i) {
       svg.appendChild(svgEl("text", { class: "kpi-name", x: i * w + 4, y: 18 }, humanColumn(c)));
       svg.appendChild(svgEl("text", { class: "kpi-number", x: i * w + 4, y: 50 }, formatValue(c, row[i])));
