@@ -186,7 +186,9 @@
       g.appendChild(svgEl("title", null, r.label + ": " + formatValue(cols[vi], r.value)));
       g.appendChild(svgEl("rect", { class: "track", x: 0, y: y + 2, width: width, height: rowH - 4, rx: 4 }));
       g.appendChild(svgEl("rect", { class: "bar", x: 0, y: y + 2, width: Math.max(2, (r.value / max) * width), height: rowH - 4, rx: 4, "fill-opacity": 0.35 }));
-      var label = r.label.length > 60 ? r.label.slice(0, 59) + "…" : r.label;
+      // keep clear of the number on the right: about 7.2 px per character at 13 px
+      var room = Math.max(8, Math.floor((width - 24 - 8 * formatValue(cols[vi], r.value).length) / 7.2));
+      var label = r.label.length > room ? r.label.slice(0, room - 1) + "…" : r.label;
       g.appendChild(svgEl("text", { x: 8, y: y + rowH / 2 + 5 }, label));
       g.appendChild(svgEl("text", { class: "value", x: width - 8, y: y + rowH / 2 + 5, "text-anchor": "end" }, formatValue(cols[vi], r.value)));
       svg.appendChild(g);
