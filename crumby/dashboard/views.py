@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.routing import BuildError
@@ -34,13 +36,68 @@ def api_root() -> str:
     return request.script_root + "/api"
 
 
+#: the public query whose one row is the headline strip rather than a card
+HEADLINE_QUERY = "summary"
+
+
+def dashboard_reports() -> list:
+    """The reports the current user may see, in metadata order: (order, name), public first."""
+    scopes = SCOPES if current_user.is_authenticated else ("public",)
+    queries = [q for scope in scopes for q in reporting.list_queries(scope)]
+    queries = [q for q in queries if (q.scope, q.name) != ("public", HEADLINE_QUERY)]
+    return sorted(queries, key=lambda q: (q.order, q.name))  # stable: public before private
+
+
+def page_range(args) -> tuple[dt.date, dt.date] | None:
+    """The range dashboard.js will ask the API for, computed the same way, or None if unclear.
+
+    Only used to let the browser start the API calls early (<link rel=preload>);
+    the API itself validates every range.
+    """
+    today = dt.datetime.now(dt.UTC).date()
+    if args.get("from") or args.get("to"):
+        try:
+            t0, t1 = dt.date.fromisoformat(args["from"]), dt.date.fromisoformat(args["to"])
+        except (KeyError, ValueError):
+            return None
+        return (t0, t1) if t0 <= t1 else None
+    days = args.get("days", "30")
+    if not days.isdigit() or not 0 < int(days) <= 36600:
+        days = "30"
+    return today - dt.timedelta(days=int(days) - 1), today
+
+
+def preload_urls(urls: list[str], rng: tuple[dt.date, dt.date] | None) -> list[str]:
+    """The API URLs exactly as dashboard.js requests them for the page's range."""
+    if rng is None:
+        return []
+    return [f"{url}?from={rng[0].isoformat()}&to={rng[1].isoformat()}" for url in urls]
+
+
 @bp.get("/")
 def index() -> str:
-    """The dashboard: headline strip, range picker, every report the user may see."""
+    """The dashboard: headline strip, range picker, every report the user may see.
+
+    The list of reports is rendered here rather than fetched by the page, which
+    saves the browser a round trip before the reports' own API calls start.
+    """
+    has_headline = reporting.get_query("public", HEADLINE_QUERY) is not None
+    reports = dashboard_reports()
+    root = api_root()
+    urls = [f"{root}/{q.scope}/{q.name}" for q in reports]
+    rng = page_range(request.args)
+    preload = preload_urls(urls, rng)
+    if has_headline and rng is not None:
+        summary = f"{root}/public/{HEADLINE_QUERY}"
+        length = rng[1] - rng[0] + dt.timedelta(days=1)
+        preload += preload_urls([summary], rng)
+        preload += preload_urls([summary], (rng[0] - length, rng[0] - dt.timedelta(days=1)))
     return render_template(
         "dashboard/index.html",
-        api_root=api_root(),
-        show_private=current_user.is_authenticated,
+        api_root=root,
+        reports=reports,
+        has_headline=has_headline,
+        preload=preload,
     )
 
 
@@ -58,10 +115,12 @@ def report(scope: str, name: str):
     sql = t0 = t1 = None
     if current_user.is_authenticated:
         sql, t0, t1 = _rendered_sql(reporting, query)
+    api_url = f"{api_root()}/{scope}/{name}"
     return render_template(
         "dashboard/report.html",
         query=query,
-        api_url=f"{api_root()}/{scope}/{name}",
+        api_url=api_url,
+        preload=preload_urls([api_url], page_range(request.args)),
         sql=sql,
         t0=t0,
         t1=t1,

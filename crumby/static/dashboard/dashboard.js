@@ -62,7 +62,8 @@
   // ---- fetching -----------------------------------------------------------
 
   function getJson(url) {
-    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (r) {
+    // no custom headers: the request must match the page's <link rel=preload> to reuse it
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
         if (!r.ok) {
           var err = new Error(body && body.error ? body.error : "HTTP " + r.status);
@@ -189,25 +190,6 @@
 
   // ---- reports ----------------------------------------------------------------
 
-  function reportSection(query, scope, root) {
-    var section = R.el("section", {
-      class: "report", id: "report-" + scope + "-" + query.name,
-      "data-name": query.name, "data-scope": scope, "data-url": query.url,
-    });
-    if (query.chart === "line" || query.chart === "map") section.classList.add("wide");
-    var head = R.el("div", { class: "report-head" });
-    head.appendChild(R.el("h2", null, query.title || R.humanColumn(query.name)));
-    var links = R.el("div", { class: "report-links" });
-    var page = R.el("a", { class: "report-page-link", href: root.getAttribute("data-reports") + "/" + scope + "/" + encodeURIComponent(query.name) }, "Full report");
-    links.appendChild(page);
-    head.appendChild(links);
-    section.appendChild(head);
-    if (query.description) section.appendChild(R.el("p", { class: "description" }, query.description));
-    section.appendChild(R.el("div", { class: "chart" }));
-    section.appendChild(R.el("div", { class: "table" }));
-    return section;
-  }
-
   function loadReport(section, resolved, options) {
     var query = rangeQuery(resolved);
     section.classList.add("loading");
@@ -241,12 +223,6 @@
     });
   }
 
-  function byOrder(a, b) {
-    var oa = a.query.order === undefined ? 100 : a.query.order, ob = b.query.order === undefined ? 100 : b.query.order;
-    if (oa !== ob) return oa - ob;
-    return a.query.name < b.query.name ? -1 : a.query.name > b.query.name ? 1 : 0;
-  }
-
   var generation = 0;
 
   function refresh(root, sections, range, limit) {
@@ -271,31 +247,13 @@
   }
 
   function initDashboard(root) {
-    var lists = [getJson(root.getAttribute("data-public")).then(function (b) { return { scope: "public", queries: b.queries || [] }; })];
-    if (root.getAttribute("data-private")) {
-      lists.push(getJson(root.getAttribute("data-private")).then(function (b) { return { scope: "private", queries: b.queries || [] }; }));
+    // the server rendered one section per report, in metadata order
+    var sections = Array.prototype.slice.call(document.querySelectorAll("#reports .report"));
+    if (document.querySelector('#reports .report[data-chart="map"]')) {
+      R.preloadWorld(root.getAttribute("data-world")).catch(function () {}); // in parallel with the data
     }
-    Promise.all(lists).then(function (results) {
-      var entries = [];
-      results.forEach(function (r) {
-        r.queries.forEach(function (q) {
-          // the summary query is the headline strip; every other report gets a card
-          if (r.scope === "public" && q.name === "summary") return;
-          entries.push({ scope: r.scope, query: q });
-        });
-      });
-      entries.sort(byOrder);
-      var container = document.getElementById("reports");
-      var sections = entries.map(function (e) {
-        var s = reportSection(e.query, e.scope, root);
-        if (e.query.chart) s.setAttribute("data-chart", e.query.chart);
-        container.appendChild(s);
-        return s;
-      });
-      if (!sections.length) container.appendChild(R.el("p", { class: "muted" }, "No reports found."));
-      initPicker(function (range) { refresh(root, sections, range, DASHBOARD_ROWS); });
-      return refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
-    }).catch(function (err) { setStatus("Could not load the list of reports: " + err.message, true); });
+    initPicker(function (range) { refresh(root, sections, range, DASHBOARD_ROWS); });
+    refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
   }
 
   function initReportPage(root) {

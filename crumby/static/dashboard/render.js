@@ -413,6 +413,7 @@
 
   window.CrumbyRender = {
     chartType: chartType,
+    preloadWorld: loadWorld,
     renderChart: renderChart,
     renderTable: renderTable,
     formatValue: formatValue,
