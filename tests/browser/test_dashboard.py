@@ -41,9 +41,24 @@ def stand_in_login() -> Blueprint:
     return bp
 
 
+#: the Content-Security-Policy agreed in INTERFACES.md (crumby.security sets it once merged)
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
 @pytest.fixture
 def served(app: Flask):
     app.register_blueprint(stand_in_login())
+
+    @app.after_request
+    def strict_csp(response):
+        # the pages must work under the strict policy: a violation is a console error
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
     with app.app_context():
         accounts.add_user("owner", "correct horse battery")
     with LiveServer(app) as server:
@@ -59,6 +74,16 @@ def traffic(app):
 
 def log_in(page, server) -> None:
     page.goto(server.url + "/_test/login/owner")
+
+
+def wait_until(page, expression: str, timeout: float = 30) -> None:
+    """Poll a JS expression (page.wait_for_function evaluates strings, which the CSP forbids)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
 
 
 def open_dashboard(page, url: str) -> None:
@@ -100,6 +125,7 @@ def test_every_report_gets_a_chart_and_a_table_in_metadata_order(served, traffic
     response = page.goto(served.url + "/")
     assert response.status == 200
     assert "Crumby" in page.title()
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     assert page.locator(".brand").inner_text() == "Crumby"
     page.wait_for_selector("#dashboard[data-ready]", timeout=30_000)
 
@@ -152,9 +178,7 @@ def test_changing_the_range_updates_every_report_without_reloading(served, traff
 
     page.click('#range-picker a[data-days="90"]')
     quarter_range = f"{TODAY - dt.timedelta(days=89)}/{TODAY}"
-    page.wait_for_function(
-        f"document.getElementById('dashboard').dataset.ready === '{quarter_range}'"
-    )
+    wait_until(page, f"document.getElementById('dashboard').dataset.ready === '{quarter_range}'")
     assert page.evaluate("window.__same_page") is True  # no reload
     assert page.url.endswith("?days=90")
     quarter = headline(page)
@@ -171,15 +195,16 @@ def test_changing_the_range_updates_every_report_without_reloading(served, traff
     page.fill("#range-from", start)
     page.fill("#range-to", TODAY.isoformat())
     page.click("#range-picker button[type=submit]")
-    page.wait_for_function(
-        f"document.getElementById('dashboard').dataset.ready === '{start}/{TODAY.isoformat()}'"
+    wait_until(
+        page,
+        f"document.getElementById('dashboard').dataset.ready === '{start}/{TODAY.isoformat()}'",
     )
     assert f"from={start}" in page.url and f"to={TODAY.isoformat()}" in page.url
     assert visits_rows(page) == 3
 
     page.go_back()
-    page.wait_for_function(
-        "document.querySelectorAll('#report-public-visits table.data tbody tr').length === 90"
+    wait_until(
+        page, "document.querySelectorAll('#report-public-visits table.data tbody tr').length === 90"
     )
     assert page.url.endswith("?days=90")
     assert page.evaluate("window.__same_page") is True
@@ -327,8 +352,8 @@ def test_the_range_picker_is_reachable_by_keyboard(served, traffic, page):
     while page.evaluate("document.activeElement.textContent.trim()") != "7 days":
         page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")
-    page.wait_for_function("location.search === '?days=7'")
-    page.wait_for_function(
-        "document.querySelectorAll('#report-public-visits table.data tbody tr').length === 7"
+    wait_until(page, "location.search === '?days=7'")
+    wait_until(
+        page, "document.querySelectorAll('#report-public-visits table.data tbody tr').length === 7"
     )
     assert page.js_errors == []
