@@ -218,7 +218,18 @@
       section.classList.remove("loading");
       var chart = section.querySelector(".chart");
       chart.textContent = "";
-      chart.appendChild(R.el("p", { class: "error-text" }, "Could not load this report: " + err.message));
+      var message = R.el("p", { class: "error-text" });
+      var login = document.body.getAttribute("data-login");
+      if (err.status === 401 && login) {
+        // the session expired while the page was open: say so and offer the way back
+        message.appendChild(document.createTextNode("Your session has expired. "));
+        var next = window.location.pathname + window.location.search;
+        message.appendChild(R.el("a", { href: login + "?next=" + encodeURIComponent(next) }, "Log in again"));
+        err = new Error("Your session has expired; log in again to see the private reports.");
+      } else {
+        message.textContent = "Could not load this report: " + err.message;
+      }
+      chart.appendChild(message);
       throw err;
     });
   }
@@ -253,12 +264,21 @@
       R.preloadWorld(root.getAttribute("data-world")).catch(function () {}); // in parallel with the data
     }
     initPicker(function (range) { refresh(root, sections, range, DASHBOARD_ROWS); });
+    onSchemeChange(function () { refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS); });
     refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
+  }
+
+  /** Charts take their colours from CSS when drawn: redraw when the system switches dark mode. */
+  function onSchemeChange(redraw) {
+    if (!window.matchMedia) return;
+    var query = window.matchMedia("(prefers-color-scheme: dark)");
+    if (query.addEventListener) query.addEventListener("change", redraw);
   }
 
   function initReportPage(root) {
     var section = document.getElementById("report");
     initPicker(function (range) { refresh(root, [section], range, 0); });
+    onSchemeChange(function () { refresh(root, [section], rangeFromUrl(), 0); });
     refresh(root, [section], rangeFromUrl(), 0);
   }
 
