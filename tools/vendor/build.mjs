@@ -1,5 +1,5 @@
-// Builds crumby/static/vendor/ from pinned npm packages (see package.json).
-// Run: npm ci && npm run build. Only built assets and their licenses are written;
+// Builds crumby/static/vendor/ from pinned npm packages (see package.json next to this file).
+// Run, in tools/vendor/: npm ci && npm run build. Only built assets and their licenses are written;
 // node_modules/ is never committed. The output is deterministic for the pinned versions.
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -9,8 +9,9 @@ import { geoNaturalEarth1, geoPath } from "d3-geo";
 import { feature } from "topojson-client";
 
 const require = createRequire(import.meta.url);
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const modules = join(root, "node_modules");
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const modules = join(here, "node_modules");
 const vendor = join(root, "crumby", "static", "vendor");
 
 function copy(pkg, files, dest) {
@@ -59,6 +60,6 @@ writeFileSync(
   "countries-110m.json: Natural Earth 1:110m country outlines (public domain) from the npm\n" +
     "package world-atlas, converted with topojson-client, projected with d3-geo's\n" +
     "geoNaturalEarth1 and keyed by ISO 3166-1 alpha-2 code via i18n-iso-countries.\n" +
-    "Produced by tools/build-vendor.mjs (npm ci && npm run build).\n",
+    "Produced by tools/vendor/build.mjs (cd tools/vendor && npm ci && npm run build).\n",
 );
 console.log(`vendor assets written to ${vendor}`);
