@@ -8,6 +8,7 @@
   var DAY = 86400000;
   var ISO = /^\d{4}-\d{2}-\d{2}$/;
   var DASHBOARD_ROWS = 5; // the dashboard's tables show a top 5; a report's own page shows all
+  var REPORT_PAGE_BARS = 20; // ...but draws at most 20 bars above its whole table
   var HEADLINE = [
     { column: "visitors", label: "Visitors" },
     { column: "views", label: "Page views" },
@@ -210,7 +211,8 @@
       } else {
         table.appendChild(R.renderTable(report, options.limit));
       }
-      return R.renderChart(report, chart, { limit: options.limit, worldUrl: options.worldUrl }).then(function () {
+      var chartLimit = options.limit || REPORT_PAGE_BARS;
+      return R.renderChart(report, chart, { limit: chartLimit, worldUrl: options.worldUrl }).then(function () {
         section.classList.remove("loading");
         section.setAttribute("data-loaded", resolved.from + "/" + resolved.to);
       });
