@@ -58,47 +58,64 @@ PLACES = [
 UTMS = [(None, None, None)] * 8 + [("newsletter", "email", "spring"), ("ads", "cpc", "brand")]
 
 
-def generate(rows: int, days: int, end: dt.date, seed: int = 1):
-    """Visits in sessions of 1-8 views, spread over ``days`` days up to ``end``, 2 % bots."""
-    rng = random.Random(seed)
-    start = dt.datetime.combine(end - dt.timedelta(days=days - 1), dt.time())
-    span = days * 86400
-    visitors = max(rows // 12, 1)
-    made = 0
-    while made < rows:
-        cid = f"v{rng.randrange(visitors):08d}"
-        when = start + dt.timedelta(seconds=rng.randrange(span))
-        place = rng.choice(PLACES)
-        utm = rng.choice(UTMS)
-        bot = rng.random() < 0.02
-        common = {
-            "cid": cid,
-            "ip": "192.0.2.1",
-            "browser": "Googlebot" if bot else rng.choice(BROWSERS),
-            "platform": rng.choice(PLATFORMS),
-            "device": rng.choice(DEVICES),
-            "lang": rng.choice(LANGS),
-            "screen_res": rng.choice(SCREENS),
-            "country": place[0],
-            "subdivision_1": place[1],
-            "city": place[2],
-            "utm_source": utm[0],
-            "utm_medium": utm[1],
-            "utm_campaign": utm[2],
-            "is_bot": bot,
-            "referrer": rng.choice(REFERRERS),
-        }
-        for _ in range(min(rng.randint(1, 8), rows - made)):
-            page = rng.choice(PAGES)
-            yield {
+def _session(rng: random.Random, visitors: int, when: dt.datetime, size: int) -> list[dict]:
+    cid = f"v{rng.randrange(visitors):08d}"
+    place = rng.choice(PLACES)
+    utm = rng.choice(UTMS)
+    bot = rng.random() < 0.02
+    common = {
+        "cid": cid,
+        "ip": "192.0.2.1",
+        "browser": "Googlebot" if bot else rng.choice(BROWSERS),
+        "platform": rng.choice(PLATFORMS),
+        "device": rng.choice(DEVICES),
+        "lang": rng.choice(LANGS),
+        "screen_res": rng.choice(SCREENS),
+        "country": place[0],
+        "subdivision_1": place[1],
+        "city": place[2],
+        "utm_source": utm[0],
+        "utm_medium": utm[1],
+        "utm_campaign": utm[2],
+        "is_bot": bot,
+        "referrer": rng.choice(REFERRERS),
+    }
+    views = []
+    for _ in range(size):
+        page = rng.choice(PAGES)
+        views.append(
+            {
                 **common,
                 "datetime": when.replace(microsecond=0),
                 "doc_uri": "https://site.example" + page,
                 "doc_title": page.title(),
             }
-            common["referrer"] = "https://site.example/"
-            when += dt.timedelta(seconds=rng.choice([5, 20, 60, 180, 600, 2400]))
-            made += 1
+        )
+        common["referrer"] = "https://site.example/"
+        when += dt.timedelta(seconds=rng.choice([5, 20, 60, 180, 600, 2400]))
+    return views
+
+
+def generate(rows: int, days: int, end: dt.date, seed: int = 1):
+    """Visits in sessions of 1-8 views over ``days`` days up to ``end``, 2 % bots.
+
+    Rows come day by day in time order, as a live tracker writes them, so that
+    the table's physical order follows ``datetime`` as it would in production.
+    """
+    rng = random.Random(seed)
+    visitors = max(rows // 12, 1)
+    made = 0
+    for index in range(days):
+        day = dt.datetime.combine(end - dt.timedelta(days=days - 1 - index), dt.time())
+        quota = (rows * (index + 1)) // days - made
+        todays: list[dict] = []
+        while len(todays) < quota:
+            start = day + dt.timedelta(seconds=rng.randrange(86400))
+            size = min(rng.randint(1, 8), quota - len(todays))
+            todays.extend(_session(rng, visitors, start, size))
+        todays.sort(key=lambda row: row["datetime"])
+        made += len(todays)
+        yield from todays
 
 
 def fill(rows: int, days: int, fresh: bool) -> None:
