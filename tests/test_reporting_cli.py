@@ -94,3 +94,29 @@ def test_check_passes_for_the_built_ins_and_names_broken_files(app, runner, tmp_
     assert "FAIL query public/typo failed" in broken.output
     assert "ok   public/fine" in broken.output
     assert "1 broken query" in broken.output
+
+
+def test_the_installed_script_runs_a_report(app, crumby_script, cli_env):
+    import subprocess
+
+    _seed(app)
+    done = subprocess.run(
+        [crumby_script, "query", "visits", *RANGE, "--format", "csv"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0] == ["date", "users", "views"]
+    assert [r[0] for r in rows[1:]] == [d.isoformat() for d in rd.days()]
+    bad = subprocess.run(
+        [crumby_script, "query", "visits", "--days", "-3"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
