@@ -457,23 +457,29 @@ def test_cors_with_listed_origins(database_url, tmp_path, app):
 # ---- documentation --------------------------------------------------------------------------
 
 
-def test_api_page_documents_every_query_without_inline_code(client):
+def test_api_page_documents_every_query_without_inline_code(client, token):
     answer = client.get("/api")
     assert answer.status_code == 200
     assert answer.mimetype == "text/html"
     html = answer.get_data(as_text=True)
-    for name in PUBLIC + PRIVATE:
-        assert f"/{name}?days=7" in html
+    for name in PUBLIC:
+        assert f"/api/public/{name}?days=7" in html
+    assert "/api/private/events" not in html, "private names only for those who may run them"
+    full = client.get("/api", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+    for name in PRIVATE:
+        assert f"/api/private/{name}?days=7" in full
     for word in ("days", "from", "to", "format", "Authorization: Bearer", "openapi.json"):
         assert word in html
     assert "<script" not in html and "<style" not in html and "style=" not in html
 
 
-def test_openapi_describes_every_query(client):
+def test_openapi_describes_every_query(client, token):
     doc = client.get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
     for name in PUBLIC:
         operation = doc["paths"][f"/api/public/{name}"]["get"]
         assert {p["name"] for p in operation["parameters"]} == {"days", "from", "to", "format"}
+    assert "/api/private" in doc["paths"] and "/api/private/events" not in doc["paths"]
+    full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
     for name in PRIVATE:
-        assert doc["paths"][f"/api/private/{name}"]["get"]["security"]
+        assert full["paths"][f"/api/private/{name}"]["get"]["security"]
