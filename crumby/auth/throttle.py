@@ -42,10 +42,7 @@ class LoginThrottle:
     def __init__(self, per_ip: list[RateLimitItem], per_username: list[RateLimitItem], uri: str):
         self.per_ip = per_ip
         self.per_username = per_username
-        try:
-            self._window = strategies.MovingWindowRateLimiter(storage.storage_from_string(uri))
-        except Exception as exc:  # limits raises several types for a bad URI
-            raise ConfigError(f"LOGIN_LIMIT_STORAGE_URI: cannot use {uri!r}: {exc}") from None
+        self._window = strategies.MovingWindowRateLimiter(_storage(uri))
 
     def _keys(self, ip: str, username: str) -> list[tuple[RateLimitItem, str, str]]:
         # Usernames are folded and hashed: case games do not buy more attempts,
@@ -74,6 +71,14 @@ def init_app(app: Flask) -> None:
     """Check the limit settings now, so a typo stops Crumby at start with one clear line."""
     for key in LIMIT_KEYS:
         parse_limits(key, app.config.get(key))
+    _storage(app.config.get("LOGIN_LIMIT_STORAGE_URI") or "memory://")
+
+
+def _storage(uri: str) -> storage.Storage:
+    try:
+        return storage.storage_from_string(uri)
+    except Exception as exc:  # limits raises several types for a bad or unusable URI
+        raise ConfigError(f"LOGIN_LIMIT_STORAGE_URI: cannot use {uri!r}: {exc}") from None
 
 
 def throttle() -> LoginThrottle:

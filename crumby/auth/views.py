@@ -13,6 +13,7 @@ from crumby.auth.redirects import safe_next
 from crumby.auth.throttle import client_ip, throttle
 
 INVALID_LOGIN = "Invalid username or password."
+THROTTLE_DOWN = "Logging in is unavailable for a moment. Please try again later."
 NO_SECRET_KEY = (
     "Logging in is disabled because this Crumby has no SECRET_KEY. "
     "Run 'crumby init' to write a settings file with one (or set CRUMBY_SECRET_KEY), "
@@ -65,7 +66,11 @@ def login() -> Response:
 
     username, password = form.username.data, form.password.data
     ip = client_ip()
-    wait = throttle().retry_after(ip, username)
+    try:
+        wait = throttle().retry_after(ip, username)
+    except Exception:  # the counter store (redis, ...) is down: fail closed
+        current_app.logger.exception("login throttle storage failed; refusing logins")
+        return render_login(form, status=503, error=THROTTLE_DOWN)
     if wait:
         current_app.logger.warning("login throttled for %r from %s", username[:80], ip)
         response = render_login(
@@ -76,10 +81,15 @@ def login() -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
 
-    user = accounts.check_login(username, password)
+    # No account has a control character in its name (and PostgreSQL refuses NUL in a
+    # query): such a name skips the lookup but still costs the same password-hash check.
+    user = accounts.check_login(username if username.isprintable() else "", password)
     # Some database collations compare names case- or space-insensitively; the name is exact.
     if user is None or user.username != username:
-        throttle().failed(ip, username)
+        try:
+            throttle().failed(ip, username)
+        except Exception:
+            current_app.logger.exception("login throttle storage failed to count a failure")
         current_app.logger.info("failed login for %r from %s", username[:80], ip)
         form.password.data = ""
         return render_login(form, status=401, error=INVALID_LOGIN)

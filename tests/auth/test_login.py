@@ -91,6 +91,13 @@ def test_username_must_match_exactly(client, alice, login):
     assert client.get("/account").status_code == 302
 
 
+@pytest.mark.parametrize("username", ["ali\x00ce", "alice\n", "\x1b[31malice", "al\u202eice"])
+def test_control_characters_in_a_username_are_just_a_failed_login(client, alice, login, username):
+    response = login(username, PASSWORD)
+    assert response.status_code == 401
+    assert "Invalid username or password." in response.text
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
