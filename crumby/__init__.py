@@ -28,4 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard_bp)
+    from crumby import reporting
+
+    reporting.init_app(app)
     return app
