@@ -224,3 +224,15 @@ def test_logins_are_logged(client, alice, login, caplog):
     assert "failed login for 'alice'" in text
     assert "user 'alice' logged in" in text
     assert PASSWORD not in text and "nope" not in text
+
+
+def test_the_private_api_opens_after_logging_in_through_the_form(client, alice, login):
+    before = client.get("/api/private")
+    assert before.status_code == 401
+    assert before.is_json and "error" in before.get_json()
+    login("alice", PASSWORD)
+    after = client.get("/api/private")
+    assert after.status_code == 200
+    assert after.get_json()["queries"]
+    client.get("/logout")
+    assert client.get("/api/private").status_code == 401
