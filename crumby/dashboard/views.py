@@ -40,12 +40,14 @@ def api_root() -> str:
 HEADLINE_QUERY = "summary"
 
 
-def dashboard_reports() -> list:
-    """The reports the current user may see, in metadata order: (order, name), public first."""
+def dashboard_reports() -> list[tuple[reporting.Query, str]]:
+    """(query, chart) for each report the current user may see, in (order, name) order."""
     scopes = SCOPES if current_user.is_authenticated else ("public",)
     queries = [q for scope in scopes for q in reporting.list_queries(scope)]
     queries = [q for q in queries if (q.scope, q.name) != ("public", HEADLINE_QUERY)]
-    return sorted(queries, key=lambda q: (q.order, q.name))  # stable: public before private
+    queries.sort(key=lambda q: (q.order, q.name))  # stable: public before private on a tie
+    # the chart each card will show (declared, or inferred once per file version)
+    return [(q, reporting.listed_chart(q)) for q in queries]
 
 
 def page_range(args) -> tuple[dt.date, dt.date] | None:
@@ -84,7 +86,7 @@ def index() -> str:
     has_headline = reporting.get_query("public", HEADLINE_QUERY) is not None
     reports = dashboard_reports()
     root = api_root()
-    urls = [f"{root}/{q.scope}/{q.name}" for q in reports]
+    urls = [f"{root}/{q.scope}/{q.name}" for q, _chart in reports]
     rng = page_range(request.args)
     preload = preload_urls(urls, rng)
     if has_headline and rng is not None:

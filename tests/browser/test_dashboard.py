@@ -11,10 +11,10 @@ import csv
 import datetime as dt
 import io
 import re
+from urllib.parse import unquote
 
 import pytest
-from flask import Blueprint, Flask, abort
-from flask_login import login_user
+from flask import Flask
 
 from crumby import accounts, demo
 from crumby.extensions import db
@@ -26,21 +26,6 @@ pytestmark = pytest.mark.browser
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
-def stand_in_login() -> Blueprint:
-    """Log a user in by name: a stand-in for the login form until the login branch is merged."""
-    bp = Blueprint("test_login", __name__)
-
-    @bp.get("/_test/login/<name>")
-    def login(name: str):
-        user = accounts.find_user(name)
-        if user is None:
-            abort(404)
-        login_user(user)
-        return "logged in"
-
-    return bp
-
-
 #: the Content-Security-Policy agreed in INTERFACES.md (crumby.security sets it once merged)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -50,8 +35,6 @@ CSP = (
 
 @pytest.fixture
 def served(app: Flask):
-    app.register_blueprint(stand_in_login())
-
     @app.after_request
     def strict_csp(response):
         # the pages must work under the strict policy: a violation is a console error
@@ -73,7 +56,12 @@ def traffic(app):
 
 
 def log_in(page, server) -> None:
-    page.goto(server.url + "/_test/login/owner")
+    """Through the login form, as a site owner does."""
+    page.goto(server.url + "/login?next=/")
+    page.fill("#username", "owner")
+    page.fill("#password", "correct horse battery")
+    page.click("form button[type=submit]")
+    page.wait_for_url(server.url + "/")
 
 
 def wait_until(page, expression: str, timeout: float = 30) -> None:
@@ -261,9 +249,16 @@ def test_a_report_page_has_the_whole_table_a_csv_and_for_owners_the_sql(
 
 
 def test_private_report_pages_need_a_login(served, page):
-    response = page.goto(served.url + "/reports/private/events")
-    assert response.status in (401, 200)  # 200 once the login page answers the redirect
+    page.goto(served.url + "/reports/private/events?days=7")
+    assert page.url.startswith(served.url + "/login?next=")
+    assert unquote(page.url.split("next=", 1)[1]) == "/reports/private/events?days=7"
     assert page.locator("#report-page").count() == 0
+    page.fill("#username", "owner")
+    page.fill("#password", "correct horse battery")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#report-page[data-ready]", timeout=30_000)
+    assert page.url.endswith("/reports/private/events?days=7")
+    assert page.locator("#sql").count() == 1
     assert page.goto(served.url + "/reports/public/no-such-report").status == 404
 
 
@@ -398,3 +393,31 @@ def test_text_has_readable_contrast_in_both_colour_schemes(served, traffic, page
     assert len(ratios) == 9
     low = {sel: r for sel, r in ratios.items() if r < 4.5}  # WCAG AA for normal text
     assert low == {}, ratios
+
+
+def test_a_wrong_password_is_refused_with_a_message(served, page):
+    page.goto(served.url + "/login")
+    page.fill("#username", "owner")
+    page.fill("#password", "wrong")
+    page.click("form button[type=submit]")
+    assert page.locator(".auth-error").count() == 1
+    screenshot(page, "login-wrong-password")
+    page.js_errors.clear()  # the refused login answers 401 on purpose
+    open_dashboard(page, served.url + "/")
+    assert page.locator('#reports .report[data-scope="private"]').count() == 0
+    assert page.js_errors == []
+
+
+def test_an_expired_session_says_so_on_the_private_reports(served, traffic, page):
+    log_in(page, served)
+    open_dashboard(page, served.url + "/?days=7")
+    assert page.locator('#reports .report[data-scope="private"]').count() >= 1
+    page.context.clear_cookies()  # the session ends while the page stays open
+    page.click('#range-picker a[data-days="30"]')
+    page.wait_for_selector("#status.error", timeout=30_000)
+    assert "session has expired" in page.locator("#status").inner_text()
+    link = page.locator("#report-private-events .chart a")
+    assert link.inner_text() == "Log in again"
+    assert link.get_attribute("href") == "/login?next=%2F%3Fdays%3D30"
+    public = page.locator("#report-public-visits table.data tbody tr")
+    assert public.count() == 30  # the public reports still follow the range
