@@ -25,4 +25,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(dashboard_bp)
+
+    from crumby import tracking
+
+    tracking.init_app(app)
     return app

@@ -1,0 +1,151 @@
+"""Group commit: one writer thread per process stores hits in batches.
+
+A commit per request spends most of its time waiting for the database to
+make the transaction durable, and SQLite lets only one writer in at a time.
+Instead, request threads hand their row to this process's writer and wait;
+the writer takes everything queued so far (up to ``BATCH_MAX`` rows), inserts
+it with one ``executemany`` per table in one transaction, commits, and only
+then wakes the waiting requests. Under load a batch holds as many rows as
+there are requests in flight, so the cost of a commit is shared; with no
+load a batch is a single row and nothing is slower than before.
+
+No acknowledged hit is lost: a request answers 204 only after the commit of
+the batch that holds its row. If a batch fails, its rows are retried one by
+one so a single bad row cannot take its neighbours down, and the requests
+whose row could not be stored answer 503.
+
+The writer lives in ``app.extensions["crumby.writer"]``; it starts on the
+first hit, is restarted after a fork (gunicorn ``--preload``) and exits after
+``IDLE_SECONDS`` without hits so idle apps (and test apps) hold no thread.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Table
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from crumby.database import describe
+
+BATCH_MAX = 500
+IDLE_SECONDS = 10.0
+#: how long a request waits for its batch before answering 503
+WAIT_SECONDS = 30.0
+
+
+class StoreError(Exception):
+    """The hit could not be stored; the message is one line, without SQL."""
+
+
+@dataclass
+class Pending:
+    """One row waiting to be committed, and the request thread waiting for it."""
+
+    table: Table
+    row: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+
+class Writer:
+    """The per-process, per-app writer thread and its queue."""
+
+    def __init__(self, app: Flask, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+        self.queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.pid = os.getpid()
+
+    def store(self, table: Table, row: dict[str, Any]) -> None:
+        """Queue one row and return once it is committed; StoreError if it was not."""
+        item = Pending(table, row)
+        # Queueing and the liveness check happen under the lock the idle writer takes
+        # to exit, so a row can never land in a queue whose writer just left.
+        with self.lock:
+            if self.pid != os.getpid():  # forked: the parent's thread and queue are not ours
+                self.queue = queue.SimpleQueue()
+                self.pid = os.getpid()
+                self.thread = None
+            self.queue.put(item)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._run, name="crumby-hit-writer", daemon=True
+                )
+                self.thread.start()
+        if not item.done.wait(WAIT_SECONDS):
+            raise StoreError("timed out waiting for the database")
+        if item.error is not None:
+            raise StoreError(item.error)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self.queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self.lock:
+                    if self.queue.empty():
+                        self.thread = None
+                        return
+                continue
+            batch = [first]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list[Pending]) -> None:
+        try:
+            self._insert(batch)
+        except Exception as exc:  # retry alone, so one bad row fails only its own request
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+            else:
+                for item in batch:
+                    try:
+                        self._insert([item])
+                    except Exception as single_exc:
+                        self._fail(item, single_exc)
+                    else:
+                        item.done.set()
+            return
+        for item in batch:
+            item.done.set()
+
+    def _insert(self, batch: list[Pending]) -> None:
+        by_table: dict[Table, list[dict[str, Any]]] = {}
+        for item in batch:
+            by_table.setdefault(item.table, []).append(item.row)
+        with self.engine.begin() as connection:
+            for table, rows in by_table.items():
+                connection.execute(table.insert(), rows)
+
+    def _fail(self, item: Pending, exc: Exception) -> None:
+        message = describe(exc) if isinstance(exc, SQLAlchemyError) else str(exc)[:300]
+        self.app.logger.error("could not store a hit in %s: %s", item.table.name, message)
+        item.error = "database unavailable"
+        item.done.set()
+
+
+def writer_for(app: Flask, engine: Engine) -> Writer:
+    """The app's writer, created on first use."""
+    writer = app.extensions.get("crumby.writer")
+    if writer is None or writer.engine is not engine:
+        with _CREATE_LOCK:
+            writer = app.extensions.get("crumby.writer")
+            if writer is None or writer.engine is not engine:
+                writer = app.extensions["crumby.writer"] = Writer(app, engine)
+    return writer
+
+
+_CREATE_LOCK = threading.Lock()
