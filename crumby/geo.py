@@ -72,12 +72,15 @@ def _file_stamp(path: str) -> tuple[int, int] | None:
 def reader_for(app: Flask) -> Any:
     """The app's open ``geoip2`` reader, (re)opened if the file changed; None without one."""
     state = _state(app)
-    stamp = _file_stamp(state.path) if state.path else None
-    if stamp is not None and stamp == state.stamp:
+    path = app.config.get("GEOIP2_DATABASE_NAME") or ""
+    stamp = _file_stamp(path) if path else None
+    if stamp is not None and stamp == state.stamp and path == state.path:
         return state.reader
     with state.lock:
-        if stamp is not None and stamp == state.stamp:
+        if stamp is not None and stamp == state.stamp and path == state.path:
             return state.reader
+        if path != state.path:  # the setting changed: a new file, a new warning
+            state.path, state.warned = path, False
         old = state.reader
         state.reader, state.stamp = None, None
         if old is not None:

@@ -48,7 +48,7 @@ class Agent(NamedTuple):
 @functools.lru_cache(maxsize=4096)
 def _parse_agent(ua: str) -> Agent:
     if not ua.strip():
-        return Agent(None, None, None, None, True)  # no User-Agent at all: a script
+        return Agent(None, None, None, "bot", True)  # no User-Agent at all: a script
     result = parse_user_agent(ua)
     agent, os_, device = result.user_agent, result.os, result.device
     browser = agent.family if agent and agent.family != "Other" else None
