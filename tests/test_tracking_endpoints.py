@@ -293,3 +293,20 @@ def test_text_databases_refuse_is_cleaned_not_a_500(app, client):
     assert response.status_code == 204
     [visit] = visits(app)
     assert visit.doc_title == "nul and lone ? surrogate and emoji \U0001f375"
+
+
+def test_hits_skip_the_session_cookie_but_pages_keep_it(app):
+    from flask.sessions import NullSession, SecureCookieSession
+
+    for path in ("/visit", "/event", "/cmb.js"):
+        with app.test_request_context(path, method="POST"):
+            assert isinstance(app.session_interface.open_session(app, _request()), NullSession)
+    with app.test_request_context("/"):
+        session = app.session_interface.open_session(app, _request())
+        assert isinstance(session, SecureCookieSession)
+
+
+def _request():
+    from flask import request
+
+    return request._get_current_object()

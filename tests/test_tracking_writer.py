@@ -116,3 +116,13 @@ def _row(app, title: str) -> dict:
     row = dict.fromkeys(c.name for c in Visit.__table__.columns if c.name != "id")
     row.update(doc_uri=PAGE, doc_title=title, datetime=utcnow(), is_bot=False)
     return row
+
+
+def test_sqlite_writers_of_several_processes_take_turns_through_a_lock_file(app, client):
+    assert client.post("/visit", json={"dl": PAGE}).status_code == 204
+    writer = app.extensions["crumby.writer"]
+    if writer.engine.dialect.name == "sqlite":
+        assert writer.lock_path.endswith("-crumby-writer.lock")
+        assert writer.lock_file is not None
+    else:  # server databases serialise writers themselves
+        assert writer.lock_path is None

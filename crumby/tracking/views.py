@@ -98,13 +98,15 @@ def _record(
 
 def _enrich(app: Flask, row: dict[str, Any], is_visit: bool) -> None:
     """Add what the server knows about the hit: time, address, agent, place, visitor id."""
-    headers = request.headers
+    environ = request.environ  # plain dict lookups: this runs for every hit
     now = utcnow()
     row["datetime"] = now
     ip = client_ip(
-        request.remote_addr, headers.get("X-Forwarded-For"), int(app.config["PROXY_COUNT"])
+        environ.get("REMOTE_ADDR"),
+        environ.get("HTTP_X_FORWARDED_FOR"),
+        int(app.config["PROXY_COUNT"]),
     )
-    ua = headers.get("User-Agent")
+    ua = _header(environ, "HTTP_USER_AGENT")
     agent = user_agent(ua)
     row["is_bot"] = agent.is_bot
     if row["cid"] is None:
@@ -114,13 +116,24 @@ def _enrich(app: Flask, row: dict[str, Any], is_visit: bool) -> None:
         row["browser"] = clean(agent.browser, limit(Visit, "browser"))
         row["version"] = clean(agent.version, limit(Visit, "version"))
         row["device"] = agent.device
-        row["_referrer"] = clean(headers.get("Referer"), limit(Visit, "referrer_header"))
-        row["_lang"] = clean(headers.get("Accept-Language"), limit(Visit, "lang_header"))
+        row["_referrer"] = clean(_header(environ, "HTTP_REFERER"), limit(Visit, "referrer_header"))
+        row["_lang"] = clean(_header(environ, "HTTP_ACCEPT_LANGUAGE"), limit(Visit, "lang_header"))
         for key, value in geo.lookup(ip, app).items():
             row[key] = clean(value, limit(Visit, key)) if isinstance(value, str) else value
     if ip is not None and app.config.get("ANONYMIZE_IP"):
         ip = anonymize_ip(ip)
     row["ip"] = ip[:45] if ip else None
+
+
+def _header(environ: Mapping[str, Any], key: str) -> str | None:
+    """A header as text: WSGI hands them over as latin-1, browsers send UTF-8."""
+    value = environ.get(key)
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _secret(app: Flask) -> bytes:

@@ -21,9 +21,11 @@ first hit, is restarted after a fork (gunicorn ``--preload``) and exits after
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from crumby.database import describe
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 BATCH_MAX = 500
 IDLE_SECONDS = 10.0
@@ -64,6 +71,8 @@ class Writer:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
+        self.lock_path = _sqlite_lock_path(engine)
+        self.lock_file: Any = None
 
     def store(self, table: Table, row: dict[str, Any]) -> None:
         """Queue one row and return once it is committed; StoreError if it was not."""
@@ -75,6 +84,7 @@ class Writer:
                 self.queue = queue.SimpleQueue()
                 self.pid = os.getpid()
                 self.thread = None
+                self.lock_file = None  # the parent's open file would share its lock
             self.queue.put(item)
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(
@@ -126,15 +136,49 @@ class Writer:
         by_table: dict[Table, list[dict[str, Any]]] = {}
         for item in batch:
             by_table.setdefault(item.table, []).append(item.row)
-        with self.engine.begin() as connection:
+        with self._between_processes(), self.engine.begin() as connection:
             for table, rows in by_table.items():
                 connection.execute(table.insert(), rows)
+
+    @contextlib.contextmanager
+    def _between_processes(self) -> Iterator[None]:
+        """On SQLite, take turns with the other server processes' writers.
+
+        SQLite's own busy handler polls with growing sleeps, so two processes
+        wanting the write lock wait milliseconds past its release; a blocking
+        ``flock`` on a file beside the database wakes the next writer at once.
+        """
+        if self.lock_path is None or fcntl is None:
+            yield
+            return
+        if self.lock_file is None:  # opened in the writer thread: after any fork
+            try:
+                self.lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - kept open
+            except OSError:
+                self.lock_path = None
+                yield
+                return
+        fcntl.flock(self.lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.lock_file, fcntl.LOCK_UN)
 
     def _fail(self, item: Pending, exc: Exception) -> None:
         message = describe(exc) if isinstance(exc, SQLAlchemyError) else str(exc)[:300]
         self.app.logger.error("could not store a hit in %s: %s", item.table.name, message)
         item.error = "database unavailable"
         item.done.set()
+
+
+def _sqlite_lock_path(engine: Engine) -> str | None:
+    """The lock file beside an SQLite database file; None for other databases."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.abspath(database) + "-crumby-writer.lock"
 
 
 def writer_for(app: Flask, engine: Engine) -> Writer:
