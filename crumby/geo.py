@@ -2,8 +2,8 @@
 
 The reader is opened lazily on the first lookup (so an app starts without a
 GeoIP file), kept in ``app.extensions["crumby.geo"]`` and shared by every
-thread of the process. Each lookup compares the file's modification time and
-size with the open reader's, so ``crumby geoip`` replacing the file is picked
+thread of the process. At most once a second a lookup compares the file's
+modification time and size with the open reader's, so ``crumby geoip`` replacing the file is picked
 up without a restart. A missing or unreadable file gives empty results and
 exactly one warning until the file appears; an address the database does not
 know gives an empty result. Nothing here raises to the caller.
@@ -14,12 +14,16 @@ from __future__ import annotations
 import ipaddress
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import geoip2.database
 import geoip2.errors
 from flask import Flask, current_app
+
+#: how often, at most, a lookup looks at the file for a change (a stat per hit adds up)
+RECHECK_SECONDS = 1.0
 
 #: the keys ``lookup`` fills: the geo columns of the ``visits`` table
 GEO_COLUMNS = (
@@ -46,6 +50,8 @@ class GeoState:
     stamp: tuple[int, int] | None = None
     #: True once the "no database" warning has been logged for the current outage
     warned: bool = False
+    #: time.monotonic() of the last look at the file
+    checked: float = float("-inf")
 
 
 def init_app(app: Flask) -> None:
@@ -73,6 +79,10 @@ def reader_for(app: Flask) -> Any:
     """The app's open ``geoip2`` reader, (re)opened if the file changed; None without one."""
     state = _state(app)
     path = app.config.get("GEOIP2_DATABASE_NAME") or ""
+    now = time.monotonic()
+    if path == state.path and now - state.checked < RECHECK_SECONDS:
+        return state.reader
+    state.checked = now
     stamp = _file_stamp(path) if path else None
     if stamp is not None and stamp == state.stamp and path == state.path:
         return state.reader

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import pytest
 from sqlalchemy import select
 
 from crumby import geo
@@ -15,6 +16,12 @@ from tests.mmdb_factory import PLACES, write_city_database
 LONDON = "81.2.69.160"
 SAN_FRANCISCO = "2001:db8:1::abcd"
 PAGE = "https://blog.example/"
+
+
+@pytest.fixture(autouse=True)
+def look_at_the_file_on_every_lookup(monkeypatch):
+    """Crumby looks for a replaced file once a second; tests replace it at once."""
+    monkeypatch.setattr(geo, "RECHECK_SECONDS", 0.0)
 
 
 def use_database(app, path) -> None:
@@ -132,3 +139,14 @@ def test_visits_are_stored_with_their_city(app, client, tmp_path):
         ),
         ("192.0.2.1", None, None, None, None, None, None, None),
     ]
+
+
+def test_the_file_is_looked_at_no_more_than_once_a_second(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(geo, "RECHECK_SECONDS", 3600.0)
+    path = tmp_path / "city.mmdb"
+    use_database(app, path)
+    assert geo.lookup(LONDON, app) == {}  # not there yet
+    write_city_database(path)
+    assert geo.lookup(LONDON, app) == {}  # not looked at again so soon
+    monkeypatch.setattr(geo, "RECHECK_SECONDS", 0.0)
+    assert geo.lookup(LONDON, app)["city"] == "London"

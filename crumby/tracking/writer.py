@@ -26,7 +26,6 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
@@ -51,14 +50,31 @@ class StoreError(Exception):
     """The hit could not be stored; the message is one line, without SQL."""
 
 
-@dataclass
 class Pending:
-    """One row waiting to be committed, and the request thread waiting for it."""
+    """One row waiting to be committed, and the request thread waiting for it.
 
-    table: Table
-    row: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
-    error: str | None = None
+    The request thread blocks on a plain lock that the writer releases: one C
+    call, where ``threading.Event.set`` runs a Condition's Python code while
+    holding the GIL, which under load was a fifth of the writer's time.
+    """
+
+    __slots__ = ("table", "row", "done", "error")
+
+    def __init__(self, table: Table, row: dict[str, Any]) -> None:
+        self.table = table
+        self.row = row
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.error: str | None = None
+
+    def finish(self, error: str | None = None) -> None:
+        """Wake the request thread."""
+        self.error = error
+        self.done.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the writer is done with this row; False on timeout."""
+        return self.done.acquire(timeout=timeout)
 
 
 class Writer:
@@ -91,7 +107,7 @@ class Writer:
                     target=self._run, name="crumby-hit-writer", daemon=True
                 )
                 self.thread.start()
-        if not item.done.wait(WAIT_SECONDS):
+        if not item.wait(WAIT_SECONDS):
             raise StoreError("timed out waiting for the database")
         if item.error is not None:
             raise StoreError(item.error)
@@ -127,10 +143,10 @@ class Writer:
                     except Exception as single_exc:
                         self._fail(item, single_exc)
                     else:
-                        item.done.set()
+                        item.finish()
             return
         for item in batch:
-            item.done.set()
+            item.finish()
 
     def _insert(self, batch: list[Pending]) -> None:
         by_table: dict[Table, list[dict[str, Any]]] = {}
@@ -167,8 +183,7 @@ class Writer:
     def _fail(self, item: Pending, exc: Exception) -> None:
         message = describe(exc) if isinstance(exc, SQLAlchemyError) else str(exc)[:300]
         self.app.logger.error("could not store a hit in %s: %s", item.table.name, message)
-        item.error = "database unavailable"
-        item.done.set()
+        item.finish("database unavailable")
 
 
 def _sqlite_lock_path(engine: Engine) -> str | None:
