@@ -282,12 +282,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.concurrency}, gunicorn {args.workers} gthread workers x {args.threads} "
         f"threads, {os.cpu_count()} CPUs, database {backend}"
     )
-    print(f"{'server':<16}{'hits/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'2xx':>10}{'stored':>10}")
+    print(
+        f"{'server':<16}{'hits/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'2xx':>10}{'stored':>10}"
+        f"{'seconds':>9}"
+    )
     for result in results:
         stored = "-" if result.stored is None else str(result.stored)
         print(
             f"{result.name:<16}{result.rps:>10.0f}{result.p50:>9.1f}{result.p99:>9.1f}"
-            f"{result.ok:>10}{stored:>10}"
+            f"{result.ok:>10}{stored:>10}{result.seconds:>9.1f}"
         )
     ratio = crumby.rps / bare.rps if bare.rps else 0.0
     print(f"ratio Crumby / bare: {ratio:.2f}")

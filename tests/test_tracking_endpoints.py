@@ -310,3 +310,20 @@ def _request():
     from flask import request
 
     return request._get_current_object()
+
+
+def test_a_chunked_body_without_content_length_is_read_and_limited(app, client):
+    import io
+
+    def chunked(body: bytes):
+        return client.post(
+            "/visit",
+            input_stream=io.BytesIO(body),
+            content_type="text/plain",
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+
+    assert chunked(urlencode({"dl": PAGE, "dt": "chunked"}).encode()).status_code == 204
+    assert chunked(urlencode({"dl": PAGE, "dt": "x" * 9000}).encode()).status_code == 413
+    [visit] = visits(app)
+    assert visit.doc_title == "chunked"

@@ -29,21 +29,28 @@ class HitError(Exception):
 
 def read_params(request: Request, limit: int) -> dict[str, str]:
     """All parameters of a hit as strings; HitError for oversized or unparsable input."""
-    query = request.environ.get("QUERY_STRING", "")
+    environ = request.environ  # straight from the WSGI environ: this runs for every hit
+    query = environ.get("QUERY_STRING", "")
     if len(query) > limit:
         raise HitError(413, f"query string larger than {limit} bytes")
     params = _parse_form(query.encode("latin-1", "replace")) if query else {}
     if request.method == "POST":
         body = _read_body(request, limit)
         if body:
-            params.update(_parse_body(body, request.mimetype))
+            mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+            params.update(_parse_body(body, mimetype))
     return params
 
 
 def _read_body(request: Request, limit: int) -> bytes:
-    length = request.content_length
-    if length is not None and length > limit:
-        raise HitError(413, f"body larger than {limit} bytes")
+    raw_length = request.environ.get("CONTENT_LENGTH")
+    if raw_length and raw_length.isdigit():
+        # A declared length: read exactly that, no more (the common, cheap case).
+        length = int(raw_length)
+        if length > limit:
+            raise HitError(413, f"body larger than {limit} bytes")
+        return request.environ["wsgi.input"].read(length) if length else b""
+    # Chunked or undeclared: werkzeug's stream knows where the body ends.
     body = request.stream.read(limit + 1)
     if len(body) > limit:
         raise HitError(413, f"body larger than {limit} bytes")
