@@ -327,3 +327,11 @@ def test_a_chunked_body_without_content_length_is_read_and_limited(app, client):
     assert chunked(urlencode({"dl": PAGE, "dt": "x" * 9000}).encode()).status_code == 413
     [visit] = visits(app)
     assert visit.doc_title == "chunked"
+
+
+def test_head_requests_answer_like_get_but_record_nothing(app, client):
+    response = client.head("/visit?" + urlencode({"dl": PAGE}))
+    assert response.status_code == 200
+    assert response.mimetype == "image/gif"
+    assert client.head("/visit").status_code == 400
+    assert count(app, Visit) == 0

@@ -82,12 +82,14 @@ def _record(
         return json_error(exc.status, exc.message)
     row = dict.fromkeys(all_columns)
     row.update(columns)
-    _enrich(app, row, is_visit)
-    try:
-        writer_for(app, db.engine).store(model.__table__, row)
-    except StoreError as exc:
-        return json_error(503, str(exc))
-    if request.method == "GET":
+    # HEAD (link checkers, prefetchers) is answered like GET but records nothing.
+    if request.method != "HEAD":
+        _enrich(app, row, is_visit)
+        try:
+            writer_for(app, db.engine).store(model.__table__, row)
+        except StoreError as exc:
+            return json_error(503, str(exc))
+    if request.method in ("GET", "HEAD"):
         response = Response(PIXEL, mimetype="image/gif")
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -38,7 +38,8 @@ def site_pages(crumby: str) -> dict[str, str]:
             "<a id='next' href='/teas?utm_source=newsletter'>Our teas</a>"
             "<button id='buy' onclick=\"cmb.event('buy', 'sencha')\">Buy</button>"
             "<button id='spa' onclick=\"history.pushState({}, '', '/checkout')\">Checkout</button>"
-            "<button id='same' onclick=\"history.replaceState({}, '', '/?tab=2')\">Tab</button>",
+            "<button id='same' onclick=\"history.replaceState({}, '', '/?tab=2')\">Tab</button>"
+            "<button id='moved' onclick=\"history.replaceState({}, '', '/moved')\">Move</button>",
         ),
         "/teas": page_html(crumby, "Our teas"),
         "/early": page_html(
@@ -170,6 +171,16 @@ def test_push_state_navigation_lands_a_second_visit(app, site, visitor):
     assert [v.doc_uri for v in visits] == [site + "/", site + "/checkout", site + "/?tab=2"]
     settle(visitor)
     assert len(wait_for_rows(app, Visit, 4, timeout=0.5)) == 3
+    assert visitor.js_errors == []
+
+
+def test_replace_state_to_a_new_path_lands_a_visit(app, site, visitor):
+    visitor.goto(site + "/")
+    wait_for_rows(app, Visit, 1)
+    visitor.click("#moved")
+    first, second = wait_for_rows(app, Visit, 2)
+    assert second.doc_uri == site + "/moved"
+    assert second.doc_title == "Tea shop"
     assert visitor.js_errors == []
 
 
