@@ -126,3 +126,13 @@ def test_sqlite_writers_of_several_processes_take_turns_through_a_lock_file(app,
         assert writer.lock_file is not None
     else:  # server databases serialise writers themselves
         assert writer.lock_path is None
+
+
+def test_a_connection_the_server_dropped_costs_no_hit(app, client):
+    assert client.post("/visit", json={"dl": PAGE + "1"}).status_code == 204
+    writer = app.extensions["crumby.writer"]
+    writer.connection.connection.dbapi_connection.close()  # as a server restart would
+    assert client.post("/visit", json={"dl": PAGE + "2"}).status_code == 204
+    with app.app_context():
+        stored = db.session.scalars(select(Visit.doc_uri).order_by(Visit.id)).all()
+    assert stored == [PAGE + "1", PAGE + "2"]

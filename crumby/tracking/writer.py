@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -89,6 +89,7 @@ class Writer:
         self.pid = os.getpid()
         self.lock_path = _sqlite_lock_path(engine)
         self.lock_file: Any = None
+        self.connection: Connection | None = None
 
     def store(self, table: Table, row: dict[str, Any]) -> None:
         """Queue one row and return once it is committed; StoreError if it was not."""
@@ -101,6 +102,7 @@ class Writer:
                 self.pid = os.getpid()
                 self.thread = None
                 self.lock_file = None  # the parent's open file would share its lock
+                self.connection = None  # nor may a child use the parent's socket
             self.queue.put(item)
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(
@@ -120,6 +122,7 @@ class Writer:
                 with self.lock:
                     if self.queue.empty():
                         self.thread = None
+                        self._close_connection()
                         return
                 continue
             batch = [first]
@@ -133,17 +136,16 @@ class Writer:
     def _commit(self, batch: list[Pending]) -> None:
         try:
             self._insert(batch)
-        except Exception as exc:  # retry alone, so one bad row fails only its own request
-            if len(batch) == 1:
-                self._fail(batch[0], exc)
-            else:
-                for item in batch:
-                    try:
-                        self._insert([item])
-                    except Exception as single_exc:
-                        self._fail(item, single_exc)
-                    else:
-                        item.finish()
+        except Exception:
+            # Retry each row alone, on a fresh connection: a connection the server
+            # dropped costs one retry, and one bad row fails only its own request.
+            for item in batch:
+                try:
+                    self._insert([item])
+                except Exception as exc:
+                    self._fail(item, exc)
+                else:
+                    item.finish()
             return
         for item in batch:
             item.finish()
@@ -152,9 +154,34 @@ class Writer:
         by_table: dict[Table, list[dict[str, Any]]] = {}
         for item in batch:
             by_table.setdefault(item.table, []).append(item.row)
-        with self._between_processes(), self.engine.begin() as connection:
-            for table, rows in by_table.items():
-                connection.execute(table.insert(), rows)
+        with self._between_processes():
+            connection = self._connection()
+            try:
+                with connection.begin():
+                    for table, rows in by_table.items():
+                        connection.execute(table.insert(), rows)
+            except Exception:
+                self._close_connection()  # it may be broken; the retry gets a new one
+                raise
+
+    def _connection(self) -> Connection:
+        """The writer's own connection, kept while hits keep coming.
+
+        Checking one out of the pool per batch would cost a server round trip
+        (``pool_pre_ping``) per batch, and the writer is serial: every round
+        trip is time the next batch waits.
+        """
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        return self.connection
+
+    def _close_connection(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # a dead connection cannot be closed cleanly; drop it
+                pass
 
     @contextlib.contextmanager
     def _between_processes(self) -> Iterator[None]:
