@@ -154,6 +154,12 @@ class Writer:
         by_table: dict[Table, list[dict[str, Any]]] = {}
         for item in batch:
             by_table.setdefault(item.table, []).append(item.row)
+        for table, rows in by_table.items():
+            # Most of a visit's 40 columns are empty (no geo, no campaign): leave out
+            # the columns empty in every row, rather than have the driver quote NULLs.
+            keys = {key for row in rows for key, value in row.items() if value is not None}
+            if len(keys) < len(rows[0]):
+                by_table[table] = [{key: row.get(key) for key in keys} for row in rows]
         with self._between_processes():
             connection = self._connection()
             try:
