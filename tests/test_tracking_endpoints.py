@@ -335,3 +335,15 @@ def test_head_requests_answer_like_get_but_record_nothing(app, client):
     assert response.mimetype == "image/gif"
     assert client.head("/visit").status_code == 400
     assert count(app, Visit) == 0
+
+
+def test_hits_need_no_csrf_token_while_forms_do(app, client):
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert client.post("/visit", data={"dl": PAGE}).status_code == 204
+    assert (
+        client.post("/event", data=urlencode({"en": "x"}), content_type="text/plain").status_code
+        == 204
+    )
+    assert count(app, Visit) == 1 and count(app, Event) == 1
+    refused = client.post("/login", data={"username": "x", "password": "y"})
+    assert refused.status_code == 400  # the login form, by contrast, is CSRF-protected
