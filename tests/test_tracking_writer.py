@@ -136,3 +136,40 @@ def test_a_connection_the_server_dropped_costs_no_hit(app, client):
     with app.app_context():
         stored = db.session.scalars(select(Visit.doc_uri).order_by(Visit.id)).all()
     assert stored == [PAGE + "1", PAGE + "2"]
+
+
+def test_a_locked_or_down_database_fails_a_batch_without_retrying_every_row(app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    calls: list[int] = []
+
+    def locked(self, batch):
+        calls.append(len(batch))
+        raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", locked)
+    writer = writer_for(app, _engine(app))
+    batch = [writer_module.Pending(Visit.__table__, _row(app, f"t{n}")) for n in range(3)]
+    writer._commit(batch)
+    assert calls == [3, 3]  # the batch, then once more on a fresh connection
+    assert [item.wait(0) and item.error for item in batch] == ["database unavailable"] * 3
+
+
+def test_a_refused_row_is_found_by_retrying_rows_alone(app, monkeypatch):
+    calls: list[int] = []
+    original = writer_module.Writer._insert
+
+    def picky(self, batch):
+        calls.append(len(batch))
+        if any(item.row["doc_title"] == "bad" for item in batch):
+            raise ValueError("refused")
+        return original(self, batch)
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", picky)
+    writer = writer_for(app, _engine(app))
+    batch = [writer_module.Pending(Visit.__table__, _row(app, t)) for t in ("a", "bad", "c")]
+    writer._commit(batch)
+    assert calls == [3, 3, 1, 1, 1]
+    assert [item.wait(0) and item.error for item in batch] == [None, "database unavailable", None]
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Visit.doc_title)).all()) == ["a", "c"]

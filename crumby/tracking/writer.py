@@ -10,9 +10,10 @@ there are requests in flight, so the cost of a commit is shared; with no
 load a batch is a single row and nothing is slower than before.
 
 No acknowledged hit is lost: a request answers 204 only after the commit of
-the batch that holds its row. If a batch fails, its rows are retried one by
-one so a single bad row cannot take its neighbours down, and the requests
-whose row could not be stored answer 503.
+the batch that holds its row. A failed batch is retried once on a fresh
+connection; if the database refuses it again for anything but being locked
+or down, its rows are retried one by one so a single bad row cannot take its
+neighbours down. The requests whose row could not be stored answer 503.
 
 The writer lives in ``app.extensions["crumby.writer"]``; it starts on the
 first hit, is restarted after a fork (gunicorn ``--preload``) and exits after
@@ -31,7 +32,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crumby.database import describe
 
@@ -134,21 +135,31 @@ class Writer:
             self._commit(batch)
 
     def _commit(self, batch: list[Pending]) -> None:
-        try:
-            self._insert(batch)
-        except Exception:
-            # Retry each row alone, on a fresh connection: a connection the server
-            # dropped costs one retry, and one bad row fails only its own request.
-            for item in batch:
-                try:
-                    self._insert([item])
-                except Exception as exc:
-                    self._fail(item, exc)
-                else:
+        # The second attempt runs on a fresh connection: one the server dropped
+        # costs no hit. A database that stays locked or down fails the batch at
+        # once; only a batch refused for another reason (a row the database will
+        # not take) is split, so that that row fails alone.
+        for attempt in (1, 2):
+            try:
+                self._insert(batch)
+            except Exception as exc:
+                if attempt == 1:
+                    continue
+                if len(batch) == 1 or isinstance(exc, OperationalError):
+                    for item in batch:
+                        self._fail(item, exc)
+                    return
+            else:
+                for item in batch:
                     item.finish()
-            return
+                return
         for item in batch:
-            item.finish()
+            try:
+                self._insert([item])
+            except Exception as exc:
+                self._fail(item, exc)
+            else:
+                item.finish()
 
     def _insert(self, batch: list[Pending]) -> None:
         by_table: dict[Table, list[dict[str, Any]]] = {}
