@@ -87,6 +87,10 @@ SETTINGS: tuple[Setting, ...] = (
         "memory://",
         "where login counters live: memory:// (one process) or redis://host:6379 (shared)",
     ),
+    # tracking
+    Setting("HIT_MAX_BYTES", 8192, "largest /visit or /event body or query string; more gets 413"),
+    Setting("ANONYMIZE_IP", False, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
+    Setting("TRACKER_MAX_AGE", 3600, "seconds browsers may cache /cmb.js (Cache-Control max-age)"),
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
