@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from flask import Flask
@@ -19,6 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crumby import __version__, accounts, settings
 from crumby.database import DatabaseError, describe, ensure_schema
+
+if TYPE_CHECKING:
+    from crumby import geoupdate as geoupdate_types
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -167,9 +171,120 @@ def token(name: str) -> None:
 
 
 @cli.command()
-def geoip() -> None:
-    """Download a GeoIP city database (coming with the tracking module)."""
-    raise click.ClickException("crumby geoip is not available yet in this version")
+@click.option(
+    "--license-key",
+    envvar="MAXMIND_LICENSE_KEY",
+    show_envvar=True,
+    help="MaxMind license key: download GeoLite2 City instead of DB-IP City Lite.",
+)
+@click.option(
+    "--account-id",
+    envvar="MAXMIND_ACCOUNT_ID",
+    show_envvar=True,
+    help="MaxMind account id: use MaxMind's newer authenticated download URL.",
+)
+@click.option("--source", metavar="URL_OR_FILE", help="Take the database from here instead.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to put it (default: GEOIP2_DATABASE_NAME).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the server to answer or send more data.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing when it works.")
+def geoip(
+    license_key: str | None,
+    account_id: str | None,
+    source: str | None,
+    output: str | None,
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Download the latest city database to GEOIP2_DATABASE_NAME, atomically.
+
+    The default source is DB-IP City Lite (free, CC BY 4.0). With a MaxMind
+    license key it is MaxMind GeoLite2 City; --source takes a URL or a file
+    (.mmdb, .mmdb.gz or .tar.gz). The old file stays in place unless the new
+    one opens as a city database.
+    """
+    from crumby import geoupdate
+
+    try:
+        config = settings.resolve()
+    except settings.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    target = os.path.expanduser(output or config["GEOIP2_DATABASE_NAME"])
+    try:
+        origin = _geoip_source(source, license_key, account_id, config)
+    except geoupdate.GeoUpdateError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with _terminate_as_interrupt():
+            installed = geoupdate.update(
+                target, origin, timeout=timeout, progress=_progress_bar(sys.stderr)
+            )
+    except geoupdate.GeoUpdateError as exc:
+        raise click.ClickException(origin.mask(str(exc))) from None
+    if not quiet:
+        click.echo(
+            f"Installed {installed.database_type} built {installed.build_date} "
+            f"({installed.size / 1e6:.1f} MB) from {installed.origin} at {installed.path}"
+        )
+
+
+def _geoip_source(
+    source: str | None, license_key: str | None, account_id: str | None, config: dict[str, Any]
+) -> geoupdate_types.Source:
+    """--source wins; then a MaxMind key (option, env or settings); else DB-IP City Lite."""
+    from crumby import geoupdate
+
+    if source:
+        return geoupdate.explicit_source(source)
+    license_key = license_key or config.get("MAXMIND_LICENSE_KEY")
+    account_id = account_id or config.get("MAXMIND_ACCOUNT_ID")
+    if license_key:
+        return geoupdate.maxmind_source(
+            str(license_key),
+            str(account_id) if account_id else None,
+            config.get("GEOIP_MAXMIND_URL") or geoupdate.MAXMIND_URL,
+        )
+    return geoupdate.dbip_source(config.get("GEOIP_DBIP_URL") or geoupdate.DBIP_URL)
+
+
+def _progress_bar(stream: TextIO) -> geoupdate_types.ProgressFactory | None:
+    """click's progress bar on a terminal; nothing at all otherwise (cron, pipes, logs)."""
+    if not stream.isatty():
+        return None
+
+    def factory(total: int | None, label: str) -> Any:
+        return click.progressbar(length=total or 0, label=label, file=stream, hidden=not total)
+
+    return factory
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so temporary files are cleaned up on the way out."""
+    import signal
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupted)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command()

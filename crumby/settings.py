@@ -60,6 +60,23 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "extra folder with public/ and private/ .sql reports; same names override built-ins",
     ),
+    Setting(
+        "MAXMIND_LICENSE_KEY",
+        None,
+        "crumby geoip: MaxMind license key for GeoLite2 City (None: DB-IP City Lite)",
+        secret=True,
+    ),
+    Setting("MAXMIND_ACCOUNT_ID", None, "crumby geoip: MaxMind account id (optional)"),
+    Setting(
+        "GEOIP_DBIP_URL",
+        "https://download.db-ip.com/free/dbip-city-lite-{month}.mmdb.gz",
+        "crumby geoip: DB-IP City Lite download URL; {month} becomes YYYY-MM",
+    ),
+    Setting(
+        "GEOIP_MAXMIND_URL",
+        "https://download.maxmind.com",
+        "crumby geoip: MaxMind's download server",
+    ),
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
