@@ -25,4 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(dashboard_bp)
+    from crumby import reporting
+
+    reporting.init_app(app)
     return app

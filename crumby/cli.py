@@ -297,6 +297,12 @@ def run(host: str, port: int) -> None:
     app.run(host=host, port=port, debug=app.debug, use_reloader=False)
 
 
+from crumby.reporting.commands import check_command, query_command  # noqa: E402
+
+cli.add_command(query_command)
+cli.add_command(check_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="crumby")

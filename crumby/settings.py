@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "extra folder with public/ and private/ .sql reports; same names override built-ins",
     ),
+    Setting("REPORT_TIMEOUT_SECONDS", 10, "time limit of one report query; over it answers 504"),
+    Setting("REPORT_CACHE_SECONDS", 60, "how long public report results are cached; 0: off"),
+    Setting(
+        "REPORT_CACHE_TYPE",
+        "SimpleCache",
+        "Flask-Caching backend for public results (its CACHE_* keys configure it)",
+    ),
     Setting(
         "MAXMIND_LICENSE_KEY",
         None,

@@ -1,0 +1,102 @@
+"""The JSON/CSV API: listings and results (contract section 6). Views stay thin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify, request, url_for
+from flask_login import current_user
+
+from crumby.errors import json_error
+from crumby.reporting import bp
+from crumby.reporting.csvout import to_csv
+from crumby.reporting.discovery import SCOPES, Query, get_query, list_queries
+from crumby.reporting.ranges import RangeError, parse_range
+from crumby.reporting.reports import QueryError, listed_chart, run_query
+
+FORMATS = ("json", "csv")
+
+
+def _denied(scope: str) -> Response | None:
+    """401 JSON for a private request without a session or a valid bearer token."""
+    if scope == "private" and not current_user.is_authenticated:
+        response = json_error(401, "log in or send 'Authorization: Bearer <token>'")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="crumby"'
+        return response
+    return None
+
+
+def _cache_headers(response: Response, scope: str) -> Response:
+    if scope == "public":
+        seconds = int(current_app.config.get("REPORT_CACHE_SECONDS") or 0)
+        response.headers["Cache-Control"] = f"public, max-age={seconds}"
+    else:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def describe_query(query: Query) -> dict[str, Any]:
+    """A listing entry (INTERFACES.md)."""
+    return {
+        "name": query.name,
+        "url": url_for("reporting.result", scope=query.scope, name=query.name),
+        "title": query.title,
+        "description": query.description,
+        "chart": listed_chart(query),
+        "order": query.order,
+    }
+
+
+@bp.get("/api/<scope>")
+def listing(scope: str) -> Response:
+    """Every query of a scope."""
+    if scope not in SCOPES:
+        return json_error(404, f"no such API: /api/{scope}")
+    denied = _denied(scope)
+    if denied:
+        return denied
+    response = jsonify({"queries": [describe_query(q) for q in list_queries(scope)]})
+    return _cache_headers(response, scope)
+
+
+@bp.get("/api/<scope>/<name>")
+def result(scope: str, name: str) -> Response:
+    """One query's result for the requested range, as JSON or CSV."""
+    if scope not in SCOPES:
+        return json_error(404, f"no such API: /api/{scope}")
+    denied = _denied(scope)
+    if denied:
+        return denied
+    query = get_query(scope, name)
+    if query is None:
+        return json_error(404, f"no such {scope} query: {name[:100]}")
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        return json_error(400, "format must be json or csv")
+    try:
+        t0, t1 = parse_range(request.args)
+    except RangeError as exc:
+        return json_error(400, str(exc))
+    try:
+        answer = run_query(query, t0, t1)
+    except QueryError as exc:
+        return json_error(exc.status, str(exc), query=query.key)
+    if fmt == "csv":
+        body = to_csv(answer.columns, answer.data)
+        response = Response(body, mimetype="text/csv")
+        filename = f"{query.name}_{t0}_{t1}.csv"
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return _cache_headers(response, scope)
+    response = jsonify(
+        {
+            "name": query.name,
+            "title": query.title,
+            "description": query.description,
+            "chart": answer.chart,
+            "columns": answer.columns,
+            "data": answer.data,
+            "t0": t0.isoformat(),
+            "t1": t1.isoformat(),
+        }
+    )
+    return _cache_headers(response, scope)

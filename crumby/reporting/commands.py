@@ -1,0 +1,108 @@
+"""``crumby query`` and ``crumby check``: run reports from the terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+
+from crumby.reporting.csvout import to_csv
+from crumby.reporting.discovery import SCOPES, get_query, list_queries
+from crumby.reporting.ranges import RangeError, parse_range
+from crumby.reporting.reports import QueryError, run_query
+
+
+def _table(columns: list[str], data: list[list[Any]]) -> str:
+    cells = [[str(c) for c in columns]] + [["" if v is None else str(v) for v in r] for r in data]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@click.command("query")
+@click.argument("name")
+@click.option("--days", help="The N days up to and including --to (default today).")
+@click.option("--from", "from_", metavar="YYYY-MM-DD", help="First day (needs --to).")
+@click.option("--to", metavar="YYYY-MM-DD", help="Last day (default today).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--private", is_flag=True, help="Run the private query of that name.")
+@click.option("--sql", "show_sql", is_flag=True, help="Print the rendered SQL first (to stderr).")
+def query_command(
+    name: str,
+    days: str | None,
+    from_: str | None,
+    to: str | None,
+    fmt: str,
+    private: bool,
+    show_sql: bool,
+) -> None:
+    """Run the report NAME for a range and print its result (default: last 30 days)."""
+    from crumby.cli import database_app
+
+    args = {k: v for k, v in (("days", days), ("from", from_), ("to", to)) if v is not None}
+    try:
+        t0, t1 = parse_range(args)
+    except RangeError as exc:
+        raise click.ClickException(
+            str(exc).replace("from", "--from").replace("to ", "--to ")
+        ) from None
+    scope = "private" if private else "public"
+    with database_app():
+        query = get_query(scope, name)
+        if query is None:
+            raise click.ClickException(f"no such {scope} query: {name}")
+        try:
+            result = run_query(query, t0, t1, use_cache=False)
+        except QueryError as exc:
+            raise click.ClickException(str(exc)) from None
+        if show_sql:
+            click.echo(result.sql, err=True)
+        if fmt == "json":
+            payload = {
+                "name": query.name,
+                "title": query.title,
+                "chart": result.chart,
+                "columns": result.columns,
+                "data": result.data,
+                "t0": t0.isoformat(),
+                "t1": t1.isoformat(),
+            }
+            click.echo(json.dumps(payload, indent=2))
+        elif fmt == "csv":
+            click.echo(to_csv(result.columns, result.data), nl=False)
+        else:
+            click.echo(_table(result.columns, result.data))
+
+
+@click.command("check")
+def check_command() -> None:
+    """Render and run every query against the configured database; list the broken ones."""
+    from crumby.cli import database_app
+
+    today = dt.datetime.now(dt.UTC).date()
+    broken = 0
+    with database_app():
+        for scope in SCOPES:
+            for query in list_queries(scope):
+                try:
+                    result = run_query(query, today - dt.timedelta(days=6), today, use_cache=False)
+                except QueryError as exc:
+                    broken += 1
+                    click.echo(f"FAIL {exc}", err=True)
+                else:
+                    click.echo(
+                        f"ok   {query.key} ({len(result.columns)} columns, {len(result.data)} rows)"
+                    )
+    if broken:
+        raise click.ClickException(f"{broken} broken quer{'y' if broken == 1 else 'ies'}")

@@ -1,0 +1,39 @@
+"""CORS for the JSON API per CROSSDOMAIN_ORIGIN, via flask-cors.
+
+The public API may be read by any allowed origin, without credentials. The
+private API allows credentials (the session cookie) only for listed origins:
+with ``'*'`` it answers ``*`` without credentials, so a browser never sends a
+logged-in user's cookie to another site's script; bearer tokens still work.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_cors import CORS
+
+
+def allowed_origins(app: Flask) -> list[str] | str:
+    """CROSSDOMAIN_ORIGIN as flask-cors wants it: '*' or a list of origins."""
+    value = app.config.get("CROSSDOMAIN_ORIGIN") or []
+    if isinstance(value, str):
+        value = [value]
+    origins = [str(v).strip().rstrip("/") for v in value if str(v).strip()]
+    return "*" if "*" in origins else origins
+
+
+def init_app(app: Flask) -> None:
+    """Apply the two policies to /api/private... and the rest of /api/..."""
+    origins = allowed_origins(app)
+    common = {"methods": ["GET", "OPTIONS"], "max_age": 600, "vary_header": True}
+    CORS(
+        app,
+        resources={
+            r"/api/private(/.*)?": {
+                **common,
+                "origins": origins,
+                "supports_credentials": origins != "*",
+                "allow_headers": ["Authorization"],
+            },
+            r"/api/.*": {**common, "origins": origins, "supports_credentials": False},
+        },
+    )

@@ -1,0 +1,162 @@
+"""The API described: an HTML page at /api and an OpenAPI 3 document at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, render_template, request
+from flask_login import current_user
+
+from crumby import __version__
+from crumby.reporting import bp
+from crumby.reporting.dialects import HELP
+from crumby.reporting.discovery import SCOPES, list_queries
+from crumby.reporting.ranges import DEFAULT_DAYS
+
+RANGE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "days",
+        "in": "query",
+        "description": "the N days up to and including `to` (default today); 0 and 1 mean one day",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    {
+        "name": "from",
+        "in": "query",
+        "description": "first day, YYYY-MM-DD (alias t0); needs `to`",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "to",
+        "in": "query",
+        "description": "last day, YYYY-MM-DD (alias t1); default today",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "format",
+        "in": "query",
+        "description": "json (default) or csv",
+        "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+    },
+]
+
+_ERROR = {
+    "description": "an error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            }
+        }
+    },
+}
+_RESULT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "chart": {"type": "string", "enum": ["line", "bar", "pie", "map", "table", "kpi"]},
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "data": {"type": "array", "items": {"type": "array", "items": {}}},
+        "t0": {"type": "string", "format": "date"},
+        "t1": {"type": "string", "format": "date"},
+    },
+    "required": ["columns", "data"],
+}
+_LISTING_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "queries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    k: {"type": "integer" if k == "order" else "string"}
+                    for k in ("name", "url", "title", "description", "chart", "order")
+                },
+            },
+        }
+    },
+}
+
+
+def _operation(summary: str, description: str, scope: str, schema: dict, params: list) -> dict:
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "OK",
+            "content": {"application/json": {"schema": schema}},
+        },
+        "400": _ERROR,
+        "404": _ERROR,
+    }
+    if params:
+        responses["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+        responses["500"] = _ERROR
+        responses["504"] = _ERROR
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": description,
+        "tags": [scope],
+        "parameters": params,
+        "responses": responses,
+    }
+    if scope == "private":
+        operation["security"] = [{"bearer": []}, {"session": []}]
+        responses["401"] = _ERROR
+    return operation
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3 for the listings and every discovered query (private ones too: names only)."""
+    paths: dict[str, Any] = {}
+    for scope in SCOPES:
+        paths[f"/api/{scope}"] = {
+            "get": _operation(f"List the {scope} queries", "", scope, _LISTING_SCHEMA, [])
+        }
+        for query in list_queries(scope):
+            paths[f"/api/{scope}/{query.name}"] = {
+                "get": _operation(
+                    query.title, query.description, scope, _RESULT_SCHEMA, RANGE_PARAMETERS
+                )
+            }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Crumby reporting API",
+            "version": __version__,
+            "description": (
+                f"Every .sql report as JSON or CSV. Without a range: the last {DEFAULT_DAYS} days."
+            ),
+        },
+        "servers": [{"url": request.host_url.rstrip("/")}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            }
+        },
+    }
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 description, generated from the discovered queries."""
+    return jsonify(openapi_document())
+
+
+@bp.get("/api")
+def api_page() -> str:
+    """The API documented for people: endpoints, parameters, every query with an example."""
+    scopes = {scope: list_queries(scope) for scope in SCOPES}
+    return render_template(
+        "reporting/api.html",
+        scopes=scopes,
+        parameters=RANGE_PARAMETERS,
+        helpers=HELP,
+        host=request.host_url.rstrip("/"),
+        logged_in=current_user.is_authenticated,
+    )

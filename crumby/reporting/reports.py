@@ -1,0 +1,149 @@
+"""Running a discovered query for a range: render, execute, shape, cache, explain failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from flask_caching import Cache
+from jinja2 import TemplateError
+from sqlalchemy.exc import SQLAlchemyError
+
+from crumby.database import describe
+from crumby.extensions import db
+from crumby.models import utcnow
+from crumby.reporting import rendering, running
+from crumby.reporting.dialects import DialectError
+from crumby.reporting.discovery import Query
+from crumby.reporting.metadata import infer_chart
+
+#: public results, per app (Flask-Caching keeps one backend per app in app.extensions)
+cache = Cache()
+
+
+class QueryError(Exception):
+    """A query that could not run: ``status`` is 500 for a broken file, 504 for a timeout."""
+
+    def __init__(self, query: Query, status: int, reason: str) -> None:
+        super().__init__(f"query {query.key} failed: {reason}")
+        self.query = query
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Result:
+    """A query's answer, JSON-ready."""
+
+    columns: list[str]
+    data: list[list[Any]]
+    sql: str
+    chart: str
+    t0: dt.date
+    t1: dt.date
+
+    def as_dict(self) -> dict[str, Any]:
+        """The cacheable part."""
+        return {
+            "columns": self.columns,
+            "data": self.data,
+            "sql": self.sql,
+            "chart": self.chart,
+            "t0": self.t0.isoformat(),
+            "t1": self.t1.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> Result:
+        """Undo ``as_dict``."""
+        return cls(
+            columns=value["columns"],
+            data=value["data"],
+            sql=value["sql"],
+            chart=value["chart"],
+            t0=dt.date.fromisoformat(value["t0"]),
+            t1=dt.date.fromisoformat(value["t1"]),
+        )
+
+
+def init_app(app: Flask) -> None:
+    """Bind the result cache: REPORT_CACHE_TYPE (a Flask-Caching type) for REPORT_CACHE_SECONDS."""
+    cache.init_app(
+        app,
+        config={
+            "CACHE_TYPE": app.config.get("REPORT_CACHE_TYPE") or "SimpleCache",
+            "CACHE_DEFAULT_TIMEOUT": int(app.config.get("REPORT_CACHE_SECONDS") or 0),
+            "CACHE_KEY_PREFIX": "crumby-report:",
+            **{k: v for k, v in app.config.items() if k.startswith("CACHE_")},
+        },
+    )
+
+
+def _cache_key(query: Query, t0: dt.date, t1: dt.date) -> str:
+    # The file's version is part of the key so that an edited query is not served stale.
+    return f"{query.key}:{query.version[0]}:{query.version[1]}:{t0}:{t1}"
+
+
+def run_query(query: Query, t0: dt.date, t1: dt.date, *, use_cache: bool = True) -> Result:
+    """Run ``query`` for the inclusive UTC range t0..t1; public results are cached briefly."""
+    seconds = int(current_app.config.get("REPORT_CACHE_SECONDS") or 0)
+    cacheable = use_cache and query.scope == "public" and seconds > 0
+    if cacheable:
+        hit = cache.get(_cache_key(query, t0, t1))
+        if hit is not None:
+            return Result.from_dict(hit)
+    result = _run(query, t0, t1)
+    if cacheable:
+        cache.set(_cache_key(query, t0, t1), result.as_dict(), timeout=seconds)
+    return result
+
+
+def render_query(query: Query, t0: dt.date, t1: dt.date) -> rendering.Rendered:
+    """The SQL and parameters the query would run with; QueryError if the file is broken."""
+    try:
+        source = query.source()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QueryError(query, 500, f"cannot read {query.path.name}: {exc}") from None
+    dialect = db.engine.dialect.name
+    try:
+        return rendering.render(source, dialect, t0, t1, now=utcnow())
+    except (TemplateError, DialectError) as exc:
+        current_app.logger.error("query %s does not render: %s", query.key, exc)
+        raise QueryError(query, 500, f"template error: {exc}") from None
+    except Exception as exc:  # a sandbox violation or a helper misuse inside the template
+        current_app.logger.error("query %s does not render: %r", query.key, exc)
+        raise QueryError(query, 500, f"template error: {type(exc).__name__}: {exc}") from None
+
+
+def _run(query: Query, t0: dt.date, t1: dt.date) -> Result:
+    rendered = render_query(query, t0, t1)
+    seconds = float(current_app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
+    try:
+        raw = running.execute(rendered, seconds)
+    except running.QueryTimeout as exc:
+        current_app.logger.error("query %s timed out (%s); SQL:\n%s", query.key, exc, rendered.sql)
+        raise QueryError(query, 504, str(exc)) from None
+    except SQLAlchemyError as exc:
+        current_app.logger.error(
+            "query %s failed: %s; SQL:\n%s", query.key, describe(exc), rendered.sql
+        )
+        raise QueryError(query, 500, describe(exc)) from None
+    data = running.to_json_rows(raw.rows)
+    chart = query.chart or infer_chart(raw.columns, data)
+    return Result(columns=raw.columns, data=data, sql=rendered.sql, chart=chart, t0=t0, t1=t1)
+
+
+def listed_chart(query: Query) -> str:
+    """The chart for listings: declared, else inferred once per file version from a sample run."""
+    if query.chart:
+        return query.chart
+    charts = current_app.extensions.setdefault("crumby.reporting.charts", {})
+    key = (query.key, query.version)
+    if key not in charts:
+        today = utcnow().date()
+        try:
+            charts[key] = _run(query, today - dt.timedelta(days=6), today).chart
+        except QueryError:
+            charts[key] = "table"
+    return charts[key]

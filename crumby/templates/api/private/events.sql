@@ -1,0 +1,13 @@
+-- title: Events
+-- description: Events by name and value: how often each was sent and by how many visitors.
+-- chart: table
+-- order: 10
+SELECT e.name AS name,
+       COALESCE(e.value, '') AS value,
+       COUNT(*) AS events,
+       COUNT(DISTINCT e.cid) AS visitors
+FROM events e
+WHERE e.datetime >= :t0 AND e.datetime < :t1_next AND e.is_bot = FALSE
+GROUP BY e.name, COALESCE(e.value, '')
+ORDER BY events DESC, name, value
+LIMIT 500

@@ -1,0 +1,11 @@
+-- title: Browsers
+-- description: Distinct visitors by browser.
+-- chart: pie
+-- order: 50
+SELECT COALESCE(v.browser, '(unknown)') AS browser,
+       COUNT(DISTINCT v.cid) AS visitors
+FROM visits v
+WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+GROUP BY COALESCE(v.browser, '(unknown)')
+ORDER BY visitors DESC, browser
+LIMIT 100

@@ -1,0 +1,14 @@
+-- title: Top pages
+-- description: The most viewed pages with a title they were seen with, page views and distinct visitors.
+-- chart: table
+-- order: 20
+SELECT v.doc_uri AS page,
+       MAX(v.doc_title) AS title,
+       COUNT(*) AS views,
+       COUNT(DISTINCT v.cid) AS visitors
+FROM visits v
+WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+  AND v.doc_uri IS NOT NULL
+GROUP BY v.doc_uri
+ORDER BY views DESC, page
+LIMIT 100

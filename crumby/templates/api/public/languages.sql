@@ -1,0 +1,11 @@
+-- title: Languages
+-- description: Distinct visitors by browser language (lower-cased, as en-us).
+-- chart: bar
+-- order: 65
+SELECT COALESCE(lower(v.lang), '(unknown)') AS language,
+       COUNT(DISTINCT v.cid) AS visitors
+FROM visits v
+WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+GROUP BY COALESCE(lower(v.lang), '(unknown)')
+ORDER BY visitors DESC, language
+LIMIT 100
