@@ -143,8 +143,34 @@ def assert_serves_crumby(base: str, url: str) -> None:
     assert status == 404
     assert headers["Content-Type"].startswith("application/json")
     assert "error" in json.loads(body)
+    # a public report runs through the server on that database
+    status, _, body = get(base + "/api/public/visits?days=7")
+    assert status == 200, body[:2000]
+    assert len(json.loads(body)["data"]) == 7
     # the first request created the tables in the database the settings file names
     assert {"visits", "events", "users", "calendar"} <= table_names(url)
+
+
+def assert_api_tokens_reach_crumby(
+    base: str, cli: list[str], env: dict[str, str], user: str | None
+) -> None:
+    """A token made with ``crumby token`` opens the private API through the server."""
+    if user is not None and os.geteuid() == 0:
+        cli = ["runuser", "-u", user, "--", *cli]
+    added = subprocess.run(
+        [*cli, "adduser", "alice", "pw"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert added.returncode == 0, added.stderr
+    made = subprocess.run(
+        [*cli, "token", "alice"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    status, _, body = get(base + "/api/private")
+    assert status == 401 and "error" in json.loads(body)
+    status, _, body = get(base + "/api/private", {"Authorization": f"Bearer {token}"})
+    assert status == 200, body[:2000]
+    assert {q["name"] for q in json.loads(body)["queries"]} >= {"events", "locations", "origins"}
 
 
 # --- Apache httpd + mod_wsgi ---------------------------------------------------------
@@ -166,8 +192,7 @@ def debian_python_venv(folder: Path) -> Path:
     return venv
 
 
-def apache_config(folder: Path, port: int) -> Path:
-    venv = debian_python_venv(folder)
+def apache_config(folder: Path, port: int, venv: Path) -> Path:
     site = fill_in(
         DEPLOYMENT / "apache" / "crumby.conf",
         {
@@ -209,7 +234,8 @@ def apache_config(folder: Path, port: int) -> Path:
 def test_apache_mod_wsgi_serves_crumby_wsgi(shared_dir, site_settings):
     settings_file, url = site_settings
     port = free_port()
-    config = apache_config(shared_dir, port)
+    venv = debian_python_venv(shared_dir)
+    config = apache_config(shared_dir, port, venv)
     # what /etc/apache2/envvars does for a Debian Apache: the daemon processes inherit it
     env = {"PATH": os.environ["PATH"], "LANG": "C", "CRUMBY_SETTINGS": str(settings_file)}
     proc = subprocess.Popen(
@@ -223,6 +249,10 @@ def test_apache_mod_wsgi_serves_crumby_wsgi(shared_dir, site_settings):
         wait_until_serving(f"http://127.0.0.1:{port}", proc, logs)
         try:
             assert_serves_crumby(f"http://127.0.0.1:{port}", url)
+            # WSGIPassAuthorization: the Bearer header reaches Crumby; the CLI runs as
+            # the daemon's user, with the daemon's Python, as README tells users to
+            cli = [str(venv / "bin" / "python"), "-c", "from crumby.cli import main; main()"]
+            assert_api_tokens_reach_crumby(f"http://127.0.0.1:{port}", cli, env, RUN_USER)
         except AssertionError:
             print("\n".join(p.read_text() for p in logs if p.exists()))
             raise
@@ -316,6 +346,8 @@ def test_gunicorn_from_the_systemd_unit_behind_nginx(shared_dir, site_settings):
         )
         wait_until_serving(f"http://127.0.0.1:{web_port}", nginx, [shared_dir / "nginx-error.log"])
         assert_serves_crumby(f"http://127.0.0.1:{web_port}", url)
+        cli = [str(Path(sys.executable).with_name("crumby"))]
+        assert_api_tokens_reach_crumby(f"http://127.0.0.1:{web_port}", cli, env, None)
         assert '"GET / HTTP/1.1" 200' in (shared_dir / "nginx-access.log").read_text()
     finally:
         notify.close()
