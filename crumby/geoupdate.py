@@ -145,7 +145,8 @@ def update(
     progress: ProgressFactory | None = None,
 ) -> Installed:
     """Fetch ``source``, check it is a city database, and move it over ``target``."""
-    target = Path(target).expanduser().absolute()
+    # a symlinked setting (/etc/... -> /var/lib/...) updates the file it points to
+    target = Path(os.path.realpath(Path(target).expanduser()))
     folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -268,8 +269,10 @@ def _unpack(path: Path, scratch: Callable[[], Path]) -> Path:
         try:
             with gzip.open(path, "rb") as src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
-        except (OSError, EOFError, zlib.error) as exc:
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise GeoUpdateError(f"corrupt gzip data: {exc}") from None
+        except OSError as exc:  # the disk, not the data: say so
+            raise GeoUpdateError(f"cannot write {out.parent}: {exc.strerror or exc}") from None
         if _is_tar(out):  # a .tar.gz whose first block was damaged would not get here
             return _extract_from_tar(out, scratch())
         return out
@@ -296,8 +299,10 @@ def _extract_from_tar(archive: Path, out: Path) -> Path:
             assert src is not None  # a regular file always has content
             with src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise GeoUpdateError(f"corrupt archive: {exc}") from None
+    except OSError as exc:
+        raise GeoUpdateError(f"cannot write {out.parent}: {exc.strerror or exc}") from None
     return out
 
 

@@ -164,6 +164,20 @@ def test_the_replacement_keeps_the_old_files_permissions(site, server, new_db):
     assert target.stat().st_mode & 0o777 == 0o640
 
 
+def test_a_symlinked_setting_updates_the_file_it_points_to(site, tmp_path, server, new_db):
+    link = tmp_path / "etc-link.mmdb"
+    link.symlink_to(site / "GeoLite2-City.mmdb")
+    result = CliRunner().invoke(
+        cli,
+        ["geoip", "--source", server.serve("/db.mmdb", new_db)],
+        env={"CRUMBY_GEOIP2_DATABASE_NAME": str(link)},
+    )
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    assert (site / "GeoLite2-City.mmdb").read_bytes() == new_db
+    assert fake.folder_listing(site) == ["GeoLite2-City.mmdb"]
+
+
 # --- MaxMind GeoLite2 with a license key ------------------------------------------------
 
 
@@ -396,13 +410,12 @@ def test_connection_refused(site):
 def test_a_server_that_goes_quiet_times_out(site, server, new_db, after_bytes):
     old = (site / "GeoLite2-City.mmdb").read_bytes()
     server.routes["/slow.mmdb"] = fake.stall(5, new_db, after_bytes)
-    started = time.monotonic()
 
     result = geoip(site, "--source", server.url("/slow.mmdb"), "--timeout", "0.5")
 
     assert result.exit_code == 1
+    # without the timeout the server's hang-up after 5 s would be the error instead
     assert "timed out after 0.5 s" in one_line(result.output)
-    assert time.monotonic() - started < 4
     assert_old_database_kept(site, old)
 
 
