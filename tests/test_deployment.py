@@ -9,9 +9,11 @@ here; .ci/run installs the Debian packages.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
+import runpy
 import shlex
 import shutil
 import signal
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from tests.conftest import BACKENDS, _server_database
 
@@ -36,6 +39,7 @@ DEPLOYMENT = REPO / "deployment"
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
 #: as root, servers drop privileges to this user, as they do in production
 RUN_USER = "www-data" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+RUN_GROUP = grp.getgrgid(pwd.getpwnam(RUN_USER).pw_gid).gr_name
 
 
 def free_port() -> int:
@@ -93,7 +97,7 @@ def shared_dir() -> Iterator[Path]:
     path.chmod(0o755)
     data = path / "data"
     data.mkdir()
-    shutil.chown(data, RUN_USER, RUN_USER if RUN_USER != "www-data" else "www-data")
+    shutil.chown(data, RUN_USER, RUN_GROUP)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -173,6 +177,21 @@ def assert_api_tokens_reach_crumby(
     assert {q["name"] for q in json.loads(body)["queries"]} >= {"events", "locations", "origins"}
 
 
+def test_crumby_wsgi_exposes_an_application_configured_by_crumby_settings(tmp_path, monkeypatch):
+    config = tmp_path / "crumby.cfg"
+    config.write_text(
+        "DOMAIN = 'stats.example.org'\n"
+        f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{tmp_path / 'wsgi.db'}'\n"
+    )
+    monkeypatch.setenv("CRUMBY_SETTINGS", str(config))
+    application = runpy.run_path(str(DEPLOYMENT / "crumby.wsgi"))["application"]
+    assert isinstance(application, Flask)
+    assert application.config["DOMAIN"] == "stats.example.org"
+    response = application.test_client().get("/api/public")
+    assert response.status_code == 200 and response.get_json()["queries"]
+    assert (tmp_path / "wsgi.db").exists()
+
+
 # --- Apache httpd + mod_wsgi ---------------------------------------------------------
 
 
@@ -197,7 +216,10 @@ def apache_config(folder: Path, port: int, venv: Path) -> Path:
         DEPLOYMENT / "apache" / "crumby.conf",
         {
             "<VirtualHost *:80>": f"<VirtualHost *:{port}>",
-            "user=crumby group=crumby": f"user={RUN_USER} group={RUN_USER}",
+            # only root may switch users; an unprivileged Apache runs Crumby as itself
+            "user=crumby group=crumby ": (
+                f"user={RUN_USER} group={RUN_GROUP} " if os.geteuid() == 0 else ""
+            ),
             "python-home=/opt/crumby/venv": f"python-home={venv}",
             "home=/var/lib/crumby": f"home={folder / 'data'}",
             "/opt/crumby/crumby.wsgi": str(DEPLOYMENT / "crumby.wsgi"),
@@ -224,7 +246,7 @@ def apache_config(folder: Path, port: int, venv: Path) -> Path:
         f"Define APACHE_LOG_DIR {folder / 'logs'}",
     ]
     if os.geteuid() == 0:
-        lines += [f"User {RUN_USER}", f"Group {RUN_USER}"]
+        lines += [f"User {RUN_USER}", f"Group {RUN_GROUP}"]
     lines.append(f"Include {folder / 'site.conf'}")
     path = folder / "apache2.conf"
     path.write_text("\n".join(lines) + "\n")
