@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
+import http.client
 import os
 import shutil
 import stat
@@ -128,7 +129,10 @@ def maxmind_source(
 
 def explicit_source(value: str) -> Source:
     """A URL (http, https, file) or a local path given with ``--source``."""
-    scheme = urllib.parse.urlsplit(value).scheme.lower()
+    try:
+        scheme = urllib.parse.urlsplit(value).scheme.lower()
+    except ValueError as exc:
+        raise GeoUpdateError(f"{value}: {exc}") from None
     if scheme in ("http", "https", "file", "ftp"):
         return Source(value, [value])
     path = Path(value).expanduser()
@@ -213,6 +217,14 @@ def _fetch(source: Source, dest: Path, timeout: float, progress: ProgressFactory
             raise GeoUpdateError(f"{shown}: {_reason(exc, timeout)}") from None
         except OSError as exc:
             raise GeoUpdateError(f"{shown}: {source.mask(_reason(exc, timeout))}") from None
+        except http.client.IncompleteRead as exc:
+            raise GeoUpdateError(
+                f"{shown}: connection closed mid-download ({len(exc.partial)} bytes of a chunk)"
+            ) from None
+        except http.client.HTTPException as exc:  # the server does not speak HTTP properly
+            raise GeoUpdateError(f"{shown}: bad HTTP answer: {type(exc).__name__}") from None
+        except ValueError as exc:  # a URL urllib cannot use
+            raise GeoUpdateError(f"{shown}: {exc}") from None
     raise GeoUpdateError("; ".join(tried) or f"{source.label}: nothing to download")
 
 

@@ -126,6 +126,28 @@ def reset_halfway(body: bytes) -> Route:
     return route
 
 
+def not_http(h: Handler) -> None:
+    """Something that is not a web server answers on that port."""
+    h.wfile.write(b"SSH-2.0-OpenSSH_9.2p1\r\n")
+    h.wfile.flush()
+    h.close_connection = True
+
+
+def chunked_then_cut(body: bytes) -> Route:
+    """A chunked response (no Content-Length) that stops inside a chunk."""
+
+    def route(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        half = body[: len(body) // 2]
+        h.wfile.write(b"%x\r\n" % len(body) + half)
+        h.wfile.flush()
+        h.close_connection = True
+
+    return route
+
+
 def stall(seconds: float, body: bytes = b"", after_bytes: int = 0) -> Route:
     """Send the headers and ``after_bytes`` of the body, then go quiet for ``seconds``."""
 

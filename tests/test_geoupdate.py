@@ -359,6 +359,8 @@ def broken_downloads(db: bytes, tmp: Path) -> dict[str, tuple[fake.Route, str]]:
         ),
         "a dropped connection": (fake.drop_halfway(good_gz), "connection closed after"),
         "a reset connection": (fake.reset_halfway(good_gz), "reset"),
+        "a cut chunked answer": (fake.chunked_then_cut(good_gz), "connection closed mid-download"),
+        "a server that is not HTTP": (fake.not_http, "bad HTTP answer"),
     }
 
 
@@ -376,6 +378,8 @@ BROKEN = [
     "a country database",
     "a dropped connection",
     "a reset connection",
+    "a cut chunked answer",
+    "a server that is not HTTP",
 ]
 
 
@@ -416,6 +420,15 @@ def test_a_server_that_goes_quiet_times_out(site, server, new_db, after_bytes):
     assert result.exit_code == 1
     # without the timeout the server's hang-up after 5 s would be the error instead
     assert "timed out after 0.5 s" in one_line(result.output)
+    assert_old_database_kept(site, old)
+
+
+@pytest.mark.parametrize("url", ["http://", "http://[::1/city.mmdb", "gopher://127.0.0.1/x"])
+def test_an_unusable_source_url(site, url):
+    old = (site / "GeoLite2-City.mmdb").read_bytes()
+    result = geoip(site, "--source", url)
+    assert result.exit_code == 1
+    one_line(result.output)
     assert_old_database_kept(site, old)
 
 
