@@ -219,7 +219,10 @@ def geoip(
         config = settings.resolve()
     except settings.ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    target = os.path.expanduser(output or config["GEOIP2_DATABASE_NAME"])
+    target = output or config.get("GEOIP2_DATABASE_NAME")
+    if not target or not isinstance(target, str | os.PathLike):
+        raise click.ClickException("GEOIP2_DATABASE_NAME is not set: name a file with --output")
+    target = os.path.expanduser(target)
     try:
         origin = _geoip_source(source, license_key, account_id, config)
     except geoupdate.GeoUpdateError as exc:

@@ -432,6 +432,18 @@ def test_an_unusable_source_url(site, url):
     assert_old_database_kept(site, old)
 
 
+def test_no_target_at_all_is_one_line(tmp_path, server, new_db):
+    config = tmp_path / "crumby.cfg"
+    config.write_text("GEOIP2_DATABASE_NAME = None\n")
+    url = server.serve("/db.mmdb", new_db)
+    result = CliRunner().invoke(
+        cli, ["geoip", "--source", url], env={"CRUMBY_SETTINGS": str(config)}
+    )
+    assert result.exit_code == 1
+    assert "--output" in one_line(result.output)
+    assert server.paths() == []
+
+
 def test_a_missing_source_file(site, tmp_path):
     result = geoip(site, "--source", str(tmp_path / "nowhere.mmdb"))
     assert result.exit_code == 1
