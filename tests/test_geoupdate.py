@@ -49,6 +49,28 @@ def no_maxmind_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Any attempt to resolve or reach a non-loopback host fails the test instead."""
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in (None, "127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"a test tried to resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in (
+            "127.0.0.1",
+            "::1",
+        ):
+            raise AssertionError(f"a test tried to connect to {address!r}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
 @pytest.fixture
 def server():
     with fake.running() as running:
@@ -117,6 +139,28 @@ def test_default_downloads_this_months_dbip_city_lite(site, server, new_db):
 def test_dbip_months_are_this_month_then_the_previous_one():
     assert geoupdate.dbip_months(dt.date(2026, 11, 23)) == ["2026-11", "2026-10"]
     assert geoupdate.dbip_months(dt.date(2027, 1, 1)) == ["2027-01", "2026-12"]
+
+
+def test_the_real_download_urls():
+    """What Crumby asks the real services for (never fetched in tests)."""
+    dbip = geoupdate.dbip_source(today=dt.date(2026, 11, 2))
+    assert dbip.urls == [
+        "https://download.db-ip.com/free/dbip-city-lite-2026-11.mmdb.gz",
+        "https://download.db-ip.com/free/dbip-city-lite-2026-10.mmdb.gz",
+    ]
+    legacy = geoupdate.maxmind_source("k3y/+=")
+    assert legacy.urls == [
+        "https://download.maxmind.com/app/geoip_download"
+        "?edition_id=GeoLite2-City&license_key=k3y%2F%2B%3D&suffix=tar.gz"
+    ]
+    assert legacy.mask(legacy.urls[0]).count("****") == 1 and "k3y" not in legacy.mask(
+        legacy.urls[0]
+    )
+    modern = geoupdate.maxmind_source("k3y", account_id="42")
+    assert modern.urls == [
+        "https://download.maxmind.com/geoip/databases/GeoLite2-City/download?suffix=tar.gz"
+    ]
+    assert modern.headers == {"Authorization": "Basic NDI6azN5"}  # base64 of "42:k3y"
 
 
 def test_early_in_the_month_it_falls_back_to_last_months_file(site, server, new_db):
