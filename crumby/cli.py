@@ -266,9 +266,29 @@ def _progress_bar(stream: TextIO) -> geoupdate_types.ProgressFactory | None:
         return None
 
     def factory(total: int | None, label: str) -> Any:
-        return click.progressbar(length=total or 0, label=label, file=stream, hidden=not total)
+        if total:
+            return click.progressbar(length=total, label=label, file=stream)
+        return _ByteCounter(label, stream)  # no Content-Length: count what arrives
 
     return factory
+
+
+class _ByteCounter:
+    """A progress display for a download of unknown size: megabytes so far."""
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label, self.stream, self.received = label, stream, 0
+
+    def __enter__(self) -> _ByteCounter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        click.echo(file=self.stream)
+
+    def update(self, n_steps: int) -> None:
+        """Add ``n_steps`` bytes and redraw the line."""
+        self.received += n_steps
+        click.echo(f"\r{self.label}  {self.received / 1e6:.1f} MB", nl=False, file=self.stream)
 
 
 @contextmanager

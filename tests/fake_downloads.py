@@ -133,6 +133,18 @@ def not_http(h: Handler) -> None:
     h.close_connection = True
 
 
+def chunked(body: bytes) -> Route:
+    """A complete chunked response: no Content-Length, so the size is unknown up front."""
+
+    def route(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        h.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+
+    return route
+
+
 def chunked_then_cut(body: bytes) -> Route:
     """A chunked response (no Content-Length) that stops inside a chunk."""
 

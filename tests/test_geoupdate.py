@@ -589,8 +589,8 @@ def test_console_script_license_key_refused(crumby_script, site, server, maxmind
     assert_old_database_kept(site, old)
 
 
-def test_console_script_shows_a_progress_bar_on_a_terminal(crumby_script, site, server, new_db):
-    url = server.serve("/city.mmdb.gz", fake.gzipped(new_db))
+def terminal_output(crumby_script: str, site: Path, url: str) -> str:
+    """Run the console script with stderr on a pseudo-terminal; what the terminal showed."""
     controller, terminal = pty.openpty()
     try:
         proc = subprocess.Popen(
@@ -613,7 +613,21 @@ def test_console_script_shows_a_progress_bar_on_a_terminal(crumby_script, site, 
         assert proc.stdout is not None and b"Installed" in proc.stdout.read()
     finally:
         os.close(controller)
-    text = shown.decode()
+    return shown.decode()
+
+
+def test_console_script_counts_megabytes_when_the_size_is_unknown(
+    crumby_script, site, server, new_db
+):
+    server.routes["/city.mmdb"] = fake.chunked(new_db)
+    text = terminal_output(crumby_script, site, server.url("/city.mmdb"))
+    assert "Downloading" in text and " MB" in text
+    assert (site / "GeoLite2-City.mmdb").read_bytes() == new_db
+
+
+def test_console_script_shows_a_progress_bar_on_a_terminal(crumby_script, site, server, new_db):
+    url = server.serve("/city.mmdb.gz", fake.gzipped(new_db))
+    text = terminal_output(crumby_script, site, url)
     assert "Downloading" in text and "100%" in text and "#" in text
 
 
