@@ -308,6 +308,27 @@ def unit_command(port: int) -> tuple[list[str], dict[str, str]]:
     return argv, env
 
 
+def test_the_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    unit = tmp_path / "crumby.service"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    unit.write_text(
+        fill_in(
+            DEPLOYMENT / "systemd" / "crumby.service",
+            {"/opt/crumby/venv/bin/gunicorn": str(gunicorn)},
+        )
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    complaints = [line for line in result.stderr.splitlines() if "crumby.service" in line]
+    assert complaints == []
+
+
 def nginx_config(folder: Path, port: int, upstream: int) -> Path:
     site = fill_in(
         DEPLOYMENT / "nginx" / "crumby.conf",
