@@ -224,7 +224,7 @@ def geoip(
         raise click.ClickException("GEOIP2_DATABASE_NAME is not set: name a file with --output")
     target = os.path.expanduser(target)
     try:
-        origin = _geoip_source(source, license_key, account_id, config)
+        origin = geoupdate.choose_source(source, license_key, account_id, config)
     except geoupdate.GeoUpdateError as exc:
         raise click.ClickException(str(exc)) from None
     try:
@@ -239,25 +239,6 @@ def geoip(
             f"Installed {installed.database_type} built {installed.build_date} "
             f"({installed.size / 1e6:.1f} MB) from {installed.origin} at {installed.path}"
         )
-
-
-def _geoip_source(
-    source: str | None, license_key: str | None, account_id: str | None, config: dict[str, Any]
-) -> geoupdate_types.Source:
-    """--source wins; then a MaxMind key (option, env or settings); else DB-IP City Lite."""
-    from crumby import geoupdate
-
-    if source:
-        return geoupdate.explicit_source(source)
-    license_key = license_key or config.get("MAXMIND_LICENSE_KEY")
-    account_id = account_id or config.get("MAXMIND_ACCOUNT_ID")
-    if license_key:
-        return geoupdate.maxmind_source(
-            str(license_key),
-            str(account_id) if account_id else None,
-            config.get("GEOIP_MAXMIND_URL") or geoupdate.MAXMIND_URL,
-        )
-    return geoupdate.dbip_source(config.get("GEOIP_DBIP_URL") or geoupdate.DBIP_URL)
 
 
 def _progress_bar(stream: TextIO) -> geoupdate_types.ProgressFactory | None:

@@ -23,11 +23,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import geoip2.database
 import geoip2.errors
@@ -139,6 +139,26 @@ def explicit_source(value: str) -> Source:
     if not path.is_file():
         raise GeoUpdateError(f"{value}: no such file")
     return Source(str(path), [path.resolve().as_uri()])
+
+
+def choose_source(
+    source: str | None,
+    license_key: str | None,
+    account_id: str | None,
+    config: Mapping[str, Any],
+) -> Source:
+    """--source wins; then a MaxMind key (option, env or settings); else DB-IP City Lite."""
+    if source:
+        return explicit_source(source)
+    license_key = license_key or config.get("MAXMIND_LICENSE_KEY")
+    account_id = account_id or config.get("MAXMIND_ACCOUNT_ID")
+    if license_key:
+        return maxmind_source(
+            str(license_key),
+            str(account_id) if account_id else None,
+            config.get("GEOIP_MAXMIND_URL") or MAXMIND_URL,
+        )
+    return dbip_source(config.get("GEOIP_DBIP_URL") or DBIP_URL)
 
 
 def update(
