@@ -219,7 +219,7 @@ def _fetch(source: Source, dest: Path, timeout: float, progress: ProgressFactory
             request.add_unredirected_header(name, value)  # never sent on to a redirect
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                _copy_response(response, dest, timeout, progress, source.label)
+                _copy_response(response, dest, progress, source.label)
             return shown
         except urllib.error.HTTPError as exc:
             tried.append(f"{shown}: HTTP {exc.code} {exc.reason}")
@@ -259,7 +259,6 @@ def _reason(reason: object, timeout: float) -> str:
 def _copy_response(
     response: IO[bytes],
     dest: Path,
-    timeout: float,
     progress: ProgressFactory | None,
     label: str,
 ) -> None:
