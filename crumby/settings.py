@@ -68,6 +68,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Flask-Caching backend for public results (its CACHE_* keys configure it)",
     ),
     Setting(
+        "PERMANENT_SESSION_LIFETIME",
+        14 * 24 * 3600,
+        "seconds a login lasts without a visit (each visit renews it)",
+    ),
+    Setting(
+        "LOGIN_LIMIT_PER_IP",
+        "10 per minute; 50 per hour",
+        "failed logins allowed per client IP ('' turns the limit off)",
+    ),
+    Setting(
+        "LOGIN_LIMIT_PER_USERNAME",
+        "5 per minute; 20 per hour",
+        "failed logins allowed per username, from any IP ('' turns the limit off)",
+    ),
+    Setting(
+        "LOGIN_LIMIT_STORAGE_URI",
+        "memory://",
+        "where login counters live: memory:// (one process) or redis://host:6379 (shared)",
+    ),
+    Setting(
         "MAXMIND_LICENSE_KEY",
         None,
         "crumby geoip: MaxMind license key for GeoLite2 City (None: DB-IP City Lite)",

@@ -1,7 +1,9 @@
 """Reports from .sql files: discovery, safe rendering, read-only running, the JSON/CSV API.
 
 The Python API the dashboard uses (inside an app context): ``list_queries``,
-``get_query``, ``run_query``, ``parse_range``/``RangeError``.
+``get_query``, ``run_query``, ``parse_range``/``RangeError``. ``Query.chart`` is
+the declared chart or None; ``listed_chart(query)`` (and ``Result.chart``) always
+name one, inferring it when the file does not say.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from flask import Blueprint, Flask
 
 from crumby.reporting.discovery import Query, get_query, list_queries
 from crumby.reporting.ranges import RangeError, parse_range
-from crumby.reporting.reports import QueryError, Result, run_query
+from crumby.reporting.reports import QueryError, Result, listed_chart, run_query
 
 bp = Blueprint("reporting", __name__)
 
@@ -23,6 +25,7 @@ __all__ = [
     "get_query",
     "init_app",
     "list_queries",
+    "listed_chart",
     "parse_range",
     "run_query",
 ]

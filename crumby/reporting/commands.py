@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import click
@@ -54,9 +55,8 @@ def query_command(
     try:
         t0, t1 = parse_range(args)
     except RangeError as exc:
-        raise click.ClickException(
-            str(exc).replace("from", "--from").replace("to ", "--to ")
-        ) from None
+        # the range rules speak of request parameters; name the options instead
+        raise click.ClickException(re.sub(r"\b(from|to|days)\b", r"--\1", str(exc))) from None
     scope = "private" if private else "public"
     with database_app():
         query = get_query(scope, name)

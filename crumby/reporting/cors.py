@@ -24,7 +24,12 @@ def allowed_origins(app: Flask) -> list[str] | str:
 def init_app(app: Flask) -> None:
     """Apply the two policies to /api/private... and the rest of /api/..."""
     origins = allowed_origins(app)
-    common = {"methods": ["GET", "OPTIONS"], "max_age": 600, "vary_header": True}
+    common = {
+        "methods": ["GET", "OPTIONS"],
+        "max_age": 600,
+        "vary_header": True,
+        "send_wildcard": origins == "*",
+    }
     CORS(
         app,
         resources={

@@ -109,13 +109,19 @@ def _operation(summary: str, description: str, scope: str, schema: dict, params:
     return operation
 
 
+def visible_scopes() -> tuple[str, ...]:
+    """Private queries' names and descriptions are shown only to those who may run them."""
+    return SCOPES if current_user.is_authenticated else ("public",)
+
+
 def openapi_document() -> dict[str, Any]:
-    """OpenAPI 3 for the listings and every discovered query (private ones too: names only)."""
+    """OpenAPI 3 for the listings and every query the caller may run."""
     paths: dict[str, Any] = {}
     for scope in SCOPES:
         paths[f"/api/{scope}"] = {
             "get": _operation(f"List the {scope} queries", "", scope, _LISTING_SCHEMA, [])
         }
+    for scope in visible_scopes():
         for query in list_queries(scope):
             paths[f"/api/{scope}/{query.name}"] = {
                 "get": _operation(
@@ -151,7 +157,7 @@ def openapi() -> Response:
 @bp.get("/api")
 def api_page() -> str:
     """The API documented for people: endpoints, parameters, every query with an example."""
-    scopes = {scope: list_queries(scope) for scope in SCOPES}
+    scopes = {scope: list_queries(scope) for scope in visible_scopes()}
     return render_template(
         "reporting/api.html",
         scopes=scopes,

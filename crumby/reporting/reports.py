@@ -72,10 +72,11 @@ def init_app(app: Flask) -> None:
     cache.init_app(
         app,
         config={
+            # the backend's own CACHE_* keys (CACHE_REDIS_URL, ...) pass through
+            **{k: v for k, v in app.config.items() if k.startswith("CACHE_")},
             "CACHE_TYPE": app.config.get("REPORT_CACHE_TYPE") or "SimpleCache",
             "CACHE_DEFAULT_TIMEOUT": int(app.config.get("REPORT_CACHE_SECONDS") or 0),
             "CACHE_KEY_PREFIX": "crumby-report:",
-            **{k: v for k, v in app.config.items() if k.startswith("CACHE_")},
         },
     )
 

@@ -3,16 +3,19 @@
 -- description: links within the site are left out.
 -- chart: bar
 -- order: 30
-SELECT r.source AS source, COUNT(*) AS visits
+SELECT CASE WHEN r.referrer IS NULL OR r.referrer = '' THEN '(direct)'
+            ELSE COALESCE(r.rhost, '(unknown)') END AS source,
+       COUNT(*) AS visits
 FROM (
-    SELECT CASE WHEN v.referrer IS NULL OR v.referrer = '' THEN '(direct)'
-                ELSE COALESCE({{ url_host("v.referrer") }}, '(unknown)') END AS source,
-           COALESCE({{ url_host("v.referrer") }}, '') AS rhost,
-           COALESCE({{ url_host("v.doc_uri") }}, '') AS dhost
+    SELECT v.referrer,
+           {{ url_host("v.referrer") }} AS rhost,
+           {{ url_host("v.doc_uri") }} AS dhost
     FROM visits v
     WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
 ) r
-WHERE r.source = '(direct)' OR r.rhost <> r.dhost
-GROUP BY r.source
+WHERE r.referrer IS NULL OR r.referrer = ''
+   OR COALESCE(r.rhost, '') <> COALESCE(r.dhost, '')
+GROUP BY CASE WHEN r.referrer IS NULL OR r.referrer = '' THEN '(direct)'
+              ELSE COALESCE(r.rhost, '(unknown)') END
 ORDER BY visits DESC, source
 LIMIT 100

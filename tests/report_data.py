@@ -1,0 +1,316 @@
+"""Seeded visits/events for the report tests, and the answers computed in plain Python.
+
+The expected answers never touch SQL: each ``expect_*`` function works from the
+same Python rows that were inserted, so a wrong report query fails its test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from crumby.extensions import db
+from crumby.models import Event, Visit
+
+T0 = dt.date(2024, 2, 26)  # a past range across a leap day
+T1 = dt.date(2024, 3, 3)
+EMPTY_DAY = dt.date(2024, 2, 29)  # only bots visit that day
+SITE = "https://shop.example"
+PAGES = ["/", "/pricing", "/blog/one", "/blog/two", "/contact"]
+TITLES = {p: f"Title of {p}" for p in PAGES}
+REFERRERS = [
+    None,
+    "",
+    "https://www.google.com/search?q=x",
+    "https://news.ycombinator.com/item?id=1",
+    "https://duckduckgo.com/",
+    SITE + "/",  # an internal link
+]
+BROWSERS = ["Firefox", "Chrome", "Safari", None]
+PLATFORMS = ["Linux", "Windows", "iOS", None]
+DEVICES = ["desktop", "mobile", "tablet", None]
+LANGS = ["en-US", "de-de", "fr", None]
+SCREENS = ["1920x1080", "390x844", None]
+PLACES = [("DE", "Berlin", "Berlin"), ("US", "California", "San Jose"), ("FR", None, None)]
+UTMS = [(None, None, None), ("newsletter", "email", "spring"), ("ads", "cpc", None)]
+
+
+@dataclass
+class Seed:
+    """What was inserted, as plain Python."""
+
+    visits: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    now: dt.datetime | None = None
+
+
+def _visit(rng: random.Random, cid: str, when: dt.datetime, **extra) -> dict:
+    page = rng.choice(PAGES)
+    place = rng.choice(PLACES + [(None, None, None)])
+    utm = rng.choice(UTMS)
+    row = {
+        "cid": cid,
+        "datetime": when,
+        "doc_uri": SITE + page,
+        "doc_title": TITLES[page],
+        "referrer": rng.choice(REFERRERS),
+        "browser": rng.choice(BROWSERS),
+        "platform": rng.choice(PLATFORMS),
+        "device": rng.choice(DEVICES),
+        "lang": rng.choice(LANGS),
+        "screen_res": rng.choice(SCREENS),
+        "country": place[0],
+        "subdivision_1": place[1],
+        "city": place[2],
+        "utm_source": utm[0],
+        "utm_medium": utm[1],
+        "utm_campaign": utm[2],
+        "is_bot": False,
+    }
+    row.update(extra)
+    return row
+
+
+def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
+    """About 200 visits over the range, bots, rows just outside it, recent rows for realtime."""
+    rng = random.Random(seed)
+    out = Seed(now=now)
+    day = T0
+    while day <= T1:
+        if day != EMPTY_DAY:
+            for n in range(rng.randint(3, 6)):
+                cid = f"c{rng.randint(1, 12)}"
+                start = dt.datetime.combine(day, dt.time(rng.randint(0, 22), rng.randint(0, 59)))
+                when = start
+                for _ in range(rng.randint(1, 5)):  # a session: gaps up to 40 minutes
+                    out.visits.append(_visit(rng, cid, when))
+                    when += dt.timedelta(minutes=rng.choice([1, 5, 29, 30, 31, 40]))
+                if n == 0:
+                    out.events.append(
+                        {"cid": cid, "datetime": start, "name": "signup", "value": "plan-a"}
+                    )
+                out.events.append(
+                    {
+                        "cid": cid,
+                        "datetime": start,
+                        "name": "click",
+                        "value": rng.choice(["a", None]),
+                    }
+                )
+        bot_time = dt.datetime.combine(day, dt.time(12))
+        out.visits.append(_visit(rng, "bot1", bot_time, is_bot=True, browser="Googlebot"))
+        out.events.append(
+            {"cid": "bot1", "datetime": bot_time, "name": "botclick", "value": "x", "is_bot": True}
+        )
+        day += dt.timedelta(days=1)
+    # exactly on both edges of the half-open range: the first counts, the second does not
+    first = dt.datetime.combine(T0, dt.time())
+    after = dt.datetime.combine(T1 + dt.timedelta(days=1), dt.time())
+    out.visits.append(_visit(rng, "edge", first))
+    out.visits.append(_visit(rng, "edge", after))
+    out.visits.append(_visit(rng, "edge", first - dt.timedelta(seconds=1)))
+    out.events.append({"cid": "edge", "datetime": after, "name": "late", "value": None})
+    # a spreadsheet formula as a page, for the CSV test
+    out.visits.append(
+        _visit(
+            rng,
+            "c99",
+            first + dt.timedelta(hours=5),
+            doc_uri='=HYPERLINK("http://x")',
+            doc_title="+SUM(A1)",
+            referrer=None,
+        )
+    )
+    # recent visits for "right now": two inside the last 30 minutes, one outside
+    out.visits.append(_visit(rng, "r1", now - dt.timedelta(minutes=5)))
+    out.visits.append(_visit(rng, "r2", now - dt.timedelta(minutes=29)))
+    out.visits.append(_visit(rng, "r2", now - dt.timedelta(minutes=10)))
+    out.visits.append(_visit(rng, "r3", now - dt.timedelta(minutes=45)))
+    out.visits.append(_visit(rng, "rbot", now - dt.timedelta(minutes=2), is_bot=True))
+    return out
+
+
+def insert(seed: Seed) -> None:
+    """Write the seed rows with the ORM, as the tracker would."""
+    visits = [Visit(**row) for row in seed.visits]
+    db.session.add_all(visits)
+    db.session.add_all(Event(**{"is_bot": False, **row}) for row in seed.events)
+    db.session.commit()
+    for row, visit in zip(seed.visits, visits, strict=True):
+        row["id"] = visit.id
+
+
+# ---- the answers, in Python -------------------------------------------------------------
+
+
+def in_range(rows: list[dict], t0: dt.date = T0, t1: dt.date = T1) -> list[dict]:
+    lo = dt.datetime.combine(t0, dt.time())
+    hi = dt.datetime.combine(t1 + dt.timedelta(days=1), dt.time())
+    return [r for r in rows if lo <= r["datetime"] < hi and not r.get("is_bot")]
+
+
+def days(t0: dt.date = T0, t1: dt.date = T1) -> list[dt.date]:
+    return [t0 + dt.timedelta(days=i) for i in range((t1 - t0).days + 1)]
+
+
+def sessions(rows: list[dict]) -> list[list[dict]]:
+    """A visitor's views with gaps of at most 30 minutes form one session."""
+    by_cid: dict[str, list[dict]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["datetime"], r["id"])):
+        by_cid[row["cid"]].append(row)
+    found = []
+    for views in by_cid.values():
+        current = [views[0]]
+        for prev, row in zip(views, views[1:], strict=False):
+            if (row["datetime"] - prev["datetime"]).total_seconds() > 1800:
+                found.append(current)
+                current = []
+            current.append(row)
+        found.append(current)
+    return found
+
+
+def _duration(session: list[dict]) -> float:
+    return (session[-1]["datetime"] - session[0]["datetime"]).total_seconds()
+
+
+def _share(rows: list[dict], key) -> dict:
+    groups: dict = defaultdict(set)
+    for row in rows:
+        groups[key(row)].add(row["cid"])
+    return {k: len(v) for k, v in groups.items()}
+
+
+def _label(value):
+    return "(unknown)" if value is None else value
+
+
+def host(url: str | None) -> str:
+    return urlsplit(url).netloc.lower() if url and "://" in url else ""
+
+
+def expect(name: str, seed: Seed) -> list[list]:
+    """The rows query ``name`` must answer for T0..T1 (order handled by the test)."""
+    rows = in_range(seed.visits)
+    if name == "visits":
+        return [
+            [
+                d.isoformat(),
+                len({r["cid"] for r in rows if r["datetime"].date() == d}),
+                sum(1 for r in rows if r["datetime"].date() == d),
+            ]
+            for d in days()
+        ]
+    if name == "summary":
+        found = sessions(rows)
+        return [
+            [
+                len({r["cid"] for r in rows}),
+                len(rows),
+                len(found),
+                sum(1 for s in found if len(s) == 1) / len(found),
+                sum(_duration(s) for s in found) / len(found),
+            ]
+        ]
+    if name == "sessions":
+        found = sessions(rows)
+        answer = []
+        for d in days():
+            todays = [s for s in found if s[0]["datetime"].date() == d]
+            if todays:
+                answer.append(
+                    [
+                        d.isoformat(),
+                        len(todays),
+                        sum(1 for s in todays if len(s) == 1) / len(todays),
+                        sum(_duration(s) for s in todays) / len(todays),
+                    ]
+                )
+            else:
+                answer.append([d.isoformat(), 0, 0, 0])
+        return answer
+    if name == "entry_pages":
+        counts = Counter(s[0]["doc_uri"] for s in sessions(rows))
+        return [[k, v] for k, v in counts.items()]
+    if name == "documents":
+        views = Counter(r["doc_uri"] for r in rows)
+        return [
+            [
+                uri,
+                max(r["doc_title"] for r in rows if r["doc_uri"] == uri),
+                n,
+                len({r["cid"] for r in rows if r["doc_uri"] == uri}),
+            ]
+            for uri, n in views.items()
+        ]
+    if name == "locations":
+        known = [r for r in rows if r["country"]]
+        views = Counter(r["country"] for r in known)
+        return [
+            [c, len({r["cid"] for r in known if r["country"] == c}), n] for c, n in views.items()
+        ]
+    if name == "platforms":
+
+        def key(r):
+            return (_label(r["platform"]), _label(r["browser"]))
+
+        views = Counter(key(r) for r in rows)
+        return [[*k, len({r["cid"] for r in rows if key(r) == k}), n] for k, n in views.items()]
+    simple = {
+        "browsers": "browser",
+        "operating_systems": "platform",
+        "devices": "device",
+        "screens": "screen_res",
+    }
+    if name in simple:
+        return [[k, v] for k, v in _share(rows, lambda r: _label(r[simple[name]])).items()]
+    if name == "languages":
+        share = _share(rows, lambda r: _label(r["lang"] and r["lang"].lower()))
+        return [[k, v] for k, v in share.items()]
+    if name == "realtime":
+        recent = [
+            r
+            for r in seed.visits
+            if not r["is_bot"] and seed.now - dt.timedelta(minutes=30) <= r["datetime"] <= seed.now
+        ]
+        return [[len({r["cid"] for r in recent}), len(recent)]]
+    if name == "private/events":
+        events = in_range(seed.events)
+        counts = Counter((e["name"], e["value"] or "") for e in events)
+        return [
+            [*k, n, len({e["cid"] for e in events if (e["name"], e["value"] or "") == k})]
+            for k, n in counts.items()
+        ]
+    if name == "private/locations":
+        known = [r for r in rows if r["country"]]
+
+        def key(r):
+            return (r["country"], r["subdivision_1"] or "", r["city"] or "")
+
+        views = Counter(key(r) for r in known)
+        return [[*k, len({r["cid"] for r in known if key(r) == k}), n] for k, n in views.items()]
+    if name == "private/origins":
+        linked = [r for r in rows if r["referrer"] and host(r["referrer"]) != host(r["doc_uri"])]
+        views = Counter(r["referrer"] for r in linked)
+        return [
+            [k, n, len({r["cid"] for r in linked if r["referrer"] == k})] for k, n in views.items()
+        ]
+    if name == "private/referrers":
+
+        def source(r):
+            return "(direct)" if not r["referrer"] else host(r["referrer"])
+
+        kept = [r for r in rows if not r["referrer"] or host(r["referrer"]) != host(r["doc_uri"])]
+        return [[k, n] for k, n in Counter(source(r) for r in kept).items()]
+    if name == "private/campaigns":
+        tagged = [r for r in rows if r["utm_source"] or r["utm_medium"] or r["utm_campaign"]]
+
+        def key(r):
+            return (r["utm_source"] or "", r["utm_medium"] or "", r["utm_campaign"] or "")
+
+        views = Counter(key(r) for r in tagged)
+        return [[*k, n, len({r["cid"] for r in tagged if key(r) == k})] for k, n in views.items()]
+    raise KeyError(name)

@@ -1,0 +1,122 @@
+"""``crumby query`` and ``crumby check`` as a query author uses them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from crumby.cli import cli
+from tests import report_data as rd
+
+RANGE = ["--from", rd.T0.isoformat(), "--to", rd.T1.isoformat()]
+
+
+def _seed(app):
+    with app.app_context():
+        seed = rd.build_seed(rd.dt.datetime(2024, 3, 1, 12))
+        rd.insert(seed)
+    return seed
+
+
+def test_query_prints_a_table(app, runner):
+    seed = _seed(app)
+    result = runner.invoke(cli, ["query", "visits", *RANGE])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["date", "users", "views"]
+    assert len(lines) == 2 + len(rd.days())
+    first = lines[2].split()
+    assert first[0] == rd.T0.isoformat()
+    assert int(first[2]) == sum(
+        1 for r in rd.in_range(seed.visits) if r["datetime"].date() == rd.T0
+    )
+
+
+def test_query_json_and_csv_agree(app, runner):
+    _seed(app)
+    as_json = json.loads(
+        runner.invoke(cli, ["query", "browsers", *RANGE, "--format", "json"]).output
+    )
+    as_csv = runner.invoke(cli, ["query", "browsers", *RANGE, "--format", "csv"]).output
+    rows = list(csv.reader(io.StringIO(as_csv)))
+    assert rows[0] == as_json["columns"] == ["browser", "visitors"]
+    assert rows[1:] == [[str(v) for v in row] for row in as_json["data"]]
+
+
+def test_query_private_and_days(app, runner):
+    _seed(app)
+    result = runner.invoke(
+        cli,
+        [
+            "query",
+            "events",
+            "--private",
+            "--days",
+            "7",
+            "--to",
+            rd.T1.isoformat(),
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert (body["t0"], body["t1"]) == (rd.T0.isoformat(), rd.T1.isoformat())
+    assert "signup" in {row[0] for row in body["data"]}
+    public = runner.invoke(cli, ["query", "events"])
+    assert public.exit_code == 1 and "no such public query: events" in public.output
+
+
+def test_query_errors_are_one_line(app, runner):
+    for args in (
+        ["query", "visits", "--from", "2024-02-30", "--to", "2024-03-01"],
+        ["query", "visits", "--days", "many"],
+        ["query", "visits", "--from", "2024-03-01"],
+        ["query", "nope"],
+    ):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1, args
+        assert "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_check_passes_for_the_built_ins_and_names_broken_files(app, runner, tmp_path):
+    ok = runner.invoke(cli, ["check"])
+    assert ok.exit_code == 0, ok.output
+    assert "public/visits" in ok.output and "private/events" in ok.output
+    folder = tmp_path / "q"
+    (folder / "public").mkdir(parents=True)
+    (folder / "public" / "typo.sql").write_text("SELEC 1\n")
+    (folder / "public" / "fine.sql").write_text("SELECT 1 AS one\n")
+    broken = runner.invoke(cli, ["check"], env={"CRUMBY_QUERY_FOLDER": str(folder)})
+    assert broken.exit_code == 1
+    assert "FAIL query public/typo failed" in broken.output
+    assert "ok   public/fine" in broken.output
+    assert "1 broken query" in broken.output
+
+
+def test_the_installed_script_runs_a_report(app, crumby_script, cli_env):
+    import subprocess
+
+    _seed(app)
+    done = subprocess.run(
+        [crumby_script, "query", "visits", *RANGE, "--format", "csv"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0] == ["date", "users", "views"]
+    assert [r[0] for r in rows[1:]] == [d.isoformat() for d in rd.days()]
+    bad = subprocess.run(
+        [crumby_script, "query", "visits", "--days", "-3"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

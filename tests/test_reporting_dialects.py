@@ -1,0 +1,95 @@
+"""The template helpers give the same answers on every database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from crumby.extensions import db
+from crumby.models import Visit
+from crumby.reporting import dialects
+from tests.test_reporting_api import make_app
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "q" / "public").mkdir(parents=True)
+    return tmp_path / "q"
+
+
+@pytest.fixture
+def custom(database_url, tmp_path, folder, app):
+    return make_app(database_url, tmp_path, QUERY_FOLDER=str(folder)).test_client()
+
+
+def test_unknown_dialect_fails_loudly():
+    with pytest.raises(dialects.DialectError, match="oracle"):
+        dialects.helpers("oracle")
+
+
+def test_helpers_refuse_statement_separators_and_non_numbers():
+    helpers = dialects.helpers("sqlite")
+    with pytest.raises(dialects.DialectError):
+        helpers["day"]("v.datetime); DROP TABLE visits; --")
+    with pytest.raises(dialects.DialectError):
+        helpers["add_days"]("v.datetime", "1 day')")
+
+
+def test_date_helpers_agree_on_every_database(custom, folder):
+    # 2024-03-03 is a Sunday: its week starts on Monday 2024-02-26
+    (folder / "public" / "dates.sql").write_text(
+        "SELECT {{ day(':t1') }} AS d, {{ week(':t1') }} AS w, {{ month(':t1') }} AS m,\n"
+        "       {{ hour(add_minutes(':t1', 150)) }} AS h,\n"
+        "       {{ day(add_days(':t1', -3)) }} AS back,\n"
+        "       {{ seconds_between(':t0', ':t1_next') }} AS secs,\n"
+        "       {{ ratio('1', '4') }} AS quarter, {{ ratio('1', '0') }} AS by_zero\n"
+    )
+    body = custom.get("/api/public/dates?from=2024-03-02&to=2024-03-03").get_json()
+    row = dict(zip(body["columns"], body["data"][0], strict=True))
+    assert row == {
+        "d": "2024-03-03",
+        "w": "2024-02-26",
+        "m": "2024-03-01",
+        "h": "2024-03-03T02:00:00Z",
+        "back": "2024-02-29",
+        "secs": 2 * 86400,
+        "quarter": 0.25,
+        "by_zero": None,
+    }
+
+
+def test_url_host_on_every_database(app, custom, folder):
+    with app.app_context():
+        for uri in ("HTTPS://Example.COM/a/b?c", "http://x.example", "no-scheme/path"):
+            db.session.add(Visit(cid="u", referrer=uri, datetime=dt.datetime(2024, 3, 1, 10)))
+        db.session.commit()
+    (folder / "public" / "hosts.sql").write_text(
+        "SELECT referrer, {{ url_host('referrer') }} AS host FROM visits ORDER BY id\n"
+    )
+    data = custom.get("/api/public/hosts").get_json()["data"]
+    assert data == [
+        ["HTTPS://Example.COM/a/b?c", "example.com"],
+        ["http://x.example", "x.example"],
+        ["no-scheme/path", None],
+    ]
+
+
+def test_the_readme_example_report_works(app, custom, folder):
+    source = re.search(r"### Writing a query.*?```sql\n(.*?)```", README.read_text(), re.S)[1]
+    hours = [dt.datetime(2024, 3, 1, 9, m) for m in (0, 10, 59)] + [dt.datetime(2024, 3, 2, 23, 5)]
+    with app.app_context():
+        for when in hours:
+            db.session.add(Visit(cid="a", datetime=when, doc_uri="https://s.example/"))
+        db.session.add(Visit(cid="bot", datetime=hours[0], is_bot=True))
+        db.session.commit()
+    (folder / "public" / "hourly.sql").write_text(source)
+    body = custom.get("/api/public/hourly?from=2024-03-01&to=2024-03-02").get_json()
+    assert body["title"] == "Pages per hour" and body["chart"] == "line"
+    expected = Counter(h.strftime("%Y-%m-%dT%H:00:00Z") for h in hours)
+    assert body["data"] == [[k, v] for k, v in sorted(expected.items())]
