@@ -31,4 +31,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from crumby import reporting
 
     reporting.init_app(app)
+
+    from crumby import tracking
+
+    tracking.init_app(app)
     return app

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from flask import Flask
@@ -19,6 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crumby import __version__, accounts, settings
 from crumby.database import DatabaseError, describe, ensure_schema
+
+if TYPE_CHECKING:
+    from crumby import geoupdate as geoupdate_types
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -167,9 +171,124 @@ def token(name: str) -> None:
 
 
 @cli.command()
-def geoip() -> None:
-    """Download a GeoIP city database (coming with the tracking module)."""
-    raise click.ClickException("crumby geoip is not available yet in this version")
+@click.option(
+    "--license-key",
+    envvar="MAXMIND_LICENSE_KEY",
+    show_envvar=True,
+    help="MaxMind license key: download GeoLite2 City instead of DB-IP City Lite.",
+)
+@click.option(
+    "--account-id",
+    envvar="MAXMIND_ACCOUNT_ID",
+    show_envvar=True,
+    help="MaxMind account id: use MaxMind's newer authenticated download URL.",
+)
+@click.option("--source", metavar="URL_OR_FILE", help="Take the database from here instead.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to put it (default: GEOIP2_DATABASE_NAME).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the server to answer or send more data.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing when it works.")
+def geoip(
+    license_key: str | None,
+    account_id: str | None,
+    source: str | None,
+    output: str | None,
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Download the latest city database to GEOIP2_DATABASE_NAME, atomically.
+
+    The default source is DB-IP City Lite (free, CC BY 4.0). With a MaxMind
+    license key it is MaxMind GeoLite2 City; --source takes a URL or a file
+    (.mmdb, .mmdb.gz or .tar.gz). The old file stays in place unless the new
+    one opens as a city database.
+    """
+    from crumby import geoupdate
+
+    try:
+        config = settings.resolve()
+    except settings.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    target = output or config.get("GEOIP2_DATABASE_NAME")
+    if not target or not isinstance(target, str | os.PathLike):
+        raise click.ClickException("GEOIP2_DATABASE_NAME is not set: name a file with --output")
+    target = os.path.expanduser(target)
+    try:
+        origin = geoupdate.choose_source(source, license_key, account_id, config)
+    except geoupdate.GeoUpdateError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with _terminate_as_interrupt():
+            installed = geoupdate.update(
+                target, origin, timeout=timeout, progress=_progress_bar(sys.stderr)
+            )
+    except geoupdate.GeoUpdateError as exc:
+        raise click.ClickException(origin.mask(str(exc))) from None
+    if not quiet:
+        click.echo(
+            f"Installed {installed.database_type} built {installed.build_date} "
+            f"({installed.size / 1e6:.1f} MB) from {installed.origin} at {installed.path}"
+        )
+
+
+def _progress_bar(stream: TextIO) -> geoupdate_types.ProgressFactory | None:
+    """click's progress bar on a terminal; nothing at all otherwise (cron, pipes, logs)."""
+    if not stream.isatty():
+        return None
+
+    def factory(total: int | None, label: str) -> Any:
+        if total:
+            return click.progressbar(length=total, label=label, file=stream)
+        return _ByteCounter(label, stream)  # no Content-Length: count what arrives
+
+    return factory
+
+
+class _ByteCounter:
+    """A progress display for a download of unknown size: megabytes so far."""
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label, self.stream, self.received = label, stream, 0
+
+    def __enter__(self) -> _ByteCounter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        click.echo(file=self.stream)
+
+    def update(self, n_steps: int) -> None:
+        """Add ``n_steps`` bytes and redraw the line."""
+        self.received += n_steps
+        click.echo(f"\r{self.label}  {self.received / 1e6:.1f} MB", nl=False, file=self.stream)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so temporary files are cleaned up on the way out."""
+    import signal
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupted)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command()

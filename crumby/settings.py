@@ -87,6 +87,27 @@ SETTINGS: tuple[Setting, ...] = (
         "memory://",
         "where login counters live: memory:// (one process) or redis://host:6379 (shared)",
     ),
+    # tracking
+    Setting("HIT_MAX_BYTES", 8192, "largest /visit or /event body or query string; more gets 413"),
+    Setting("ANONYMIZE_IP", False, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
+    Setting("TRACKER_MAX_AGE", 3600, "seconds browsers may cache /cmb.js (Cache-Control max-age)"),
+    Setting(
+        "MAXMIND_LICENSE_KEY",
+        None,
+        "crumby geoip: MaxMind license key for GeoLite2 City (None: DB-IP City Lite)",
+        secret=True,
+    ),
+    Setting("MAXMIND_ACCOUNT_ID", None, "crumby geoip: MaxMind account id (optional)"),
+    Setting(
+        "GEOIP_DBIP_URL",
+        "https://download.db-ip.com/free/dbip-city-lite-{month}.mmdb.gz",
+        "crumby geoip: DB-IP City Lite download URL; {month} becomes YYYY-MM",
+    ),
+    Setting(
+        "GEOIP_MAXMIND_URL",
+        "https://download.maxmind.com",
+        "crumby geoip: MaxMind's download server",
+    ),
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}

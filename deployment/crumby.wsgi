@@ -1,14 +1,33 @@
-"""Apache mod_wsgi entry point: ``WSGIScriptAlias / /path/to/deployment/crumby.wsgi``.
+"""Crumby for Apache mod_wsgi: ``WSGIScriptAlias / /path/to/deployment/crumby.wsgi``.
 
-Set CRUMBY_SETTINGS in the Apache configuration (SetEnv does not reach
-os.environ under mod_wsgi, so the default below reads it from a file path you
-may edit) or export it in the service's environment.
+This file exposes ``application``, a Crumby (Flask) app built once per
+process. See deployment/apache/crumby.conf for a complete virtual host.
+
+Settings: CRUMBY_SETTINGS names the settings file. mod_wsgi's daemon
+processes inherit the environment Apache was started with, so on Debian put
+``export CRUMBY_SETTINGS=/etc/crumby/crumby.cfg`` in /etc/apache2/envvars
+(``SetEnv`` does not work: it only reaches each request, not os.environ).
+Without it, /etc/crumby/crumby.cfg is used when it exists, else the built-in
+defaults. CRUMBY_<KEY> variables work the same way.
+
+Python: the crumby package must be importable by mod_wsgi's Python. Point
+``python-home`` at a virtualenv made with the same Python mod_wsgi was built
+for (Debian: /usr/bin/python3), or ``python-path`` at a site-packages folder
+holding crumby. As a last resort this file adds the checkout it lives in.
 """
 
 import os
+import sys
 
-os.environ.setdefault("CRUMBY_SETTINGS", "/etc/crumby/crumby.cfg")
+DEFAULT_SETTINGS = "/etc/crumby/crumby.cfg"
 
-from crumby import create_app  # noqa: E402
+if "CRUMBY_SETTINGS" not in os.environ and os.path.isfile(DEFAULT_SETTINGS):
+    os.environ["CRUMBY_SETTINGS"] = DEFAULT_SETTINGS
 
-application = create_app()
+try:
+    import crumby
+except ImportError:  # running from a checkout that was never pip-installed
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import crumby
+
+application = crumby.create_app()

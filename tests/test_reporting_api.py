@@ -483,3 +483,25 @@ def test_openapi_describes_every_query(client, token):
     full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
     for name in PRIVATE:
         assert full["paths"][f"/api/private/{name}"]["get"]["security"]
+
+
+def test_logging_in_through_the_form_opens_the_private_api(app, client, seeded):
+    from tests.auth.conftest import csrf_token
+
+    with app.app_context():
+        accounts.add_user("dora", "a long password")
+    assert client.get("/api/private/events", query_string=RANGE).status_code == 401
+    form = client.get("/login")
+    client.post(
+        "/login",
+        data={
+            "username": "dora",
+            "password": "a long password",
+            "csrf_token": csrf_token(form.text),
+        },
+    )
+    answer = client.get("/api/private/events", query_string=RANGE)
+    assert answer.status_code == 200
+    assert "signup" in {row[0] for row in answer.get_json()["data"]}
+    client.post("/logout")
+    assert client.get("/api/private/events", query_string=RANGE).status_code == 401

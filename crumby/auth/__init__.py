@@ -97,8 +97,10 @@ def _session_had_login() -> bool:
     if "_user_id" in session:  # signed and fresh, but the user is gone
         return True
     raw = request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "session"))
-    serializer = current_app.session_interface.get_signing_serializer(current_app)  # type: ignore[attr-defined]
-    if not raw or serializer is None:
+    # Flask's cookie sessions can be read without their age limit; other interfaces cannot.
+    signing = getattr(current_app.session_interface, "get_signing_serializer", None)
+    serializer = signing(current_app) if signing and raw else None
+    if serializer is None:
         return False
     try:
         data = serializer.loads(raw)  # no max_age: an expired session still decodes

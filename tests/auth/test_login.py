@@ -236,3 +236,12 @@ def test_the_private_api_opens_after_logging_in_through_the_form(client, alice, 
     assert after.get_json()["queries"]
     client.get("/logout")
     assert client.get("/api/private").status_code == 401
+
+
+def test_a_forged_session_cookie_is_just_a_visitor(client, alice):
+    client.set_cookie(
+        "session", ".eJyrVopPy0kszkgtVrKKrlYqLU4tykvMTVWyUkpMyc3MU6oFAE0cB2s.forged.sig"
+    )
+    response = client.get("/account")
+    assert response.status_code == 302
+    assert "Please log in to see that page." in client.get("/login").text

@@ -1,0 +1,175 @@
+"""Group commit: hits from many threads are stored in batches, none acknowledged and lost."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from crumby.extensions import db
+from crumby.models import Event, Visit
+from crumby.tracking import writer as writer_module
+from crumby.tracking.writer import StoreError, writer_for
+
+PAGE = "https://blog.example/"
+
+
+def test_concurrent_hits_are_all_stored_in_shared_batches(app, monkeypatch):
+    batches: list[int] = []
+    original = writer_module.Writer._insert
+
+    def counting_insert(self, batch):
+        batches.append(len(batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", counting_insert)
+
+    def hit(n: int) -> int:
+        client = app.test_client()
+        if n % 5 == 0:
+            return client.post("/event", json={"en": f"e{n}"}).status_code
+        return client.post("/visit", json={"dl": f"{PAGE}{n}", "cid": f"c{n}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(hit, range(200)))
+    assert answers == [204] * 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Visit)) == 160
+        assert db.session.scalar(select(func.count()).select_from(Event)) == 40
+        stored = set(db.session.scalars(select(Visit.doc_uri)).all())
+    assert stored == {f"{PAGE}{n}" for n in range(200) if n % 5}
+    assert sum(batches) == 200
+    assert max(batches) > 1  # requests in flight together shared a commit
+
+
+def test_a_failing_row_fails_only_its_own_request(app, monkeypatch):
+    """A batch that fails is retried row by row: good rows are stored, the bad one gets 503."""
+    table = Visit.__table__
+    writer = writer_for(app, _engine(app))
+    release = threading.Event()
+    original = writer_module.Writer._insert
+
+    def insert(self, batch):
+        release.wait(5)  # let all three rows queue up into one batch
+        if any(item.row.get("doc_title") == "poison" for item in batch):
+            raise RuntimeError("this row breaks the insert")
+        return original(self, batch)
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", insert)
+    rows = [_row(app, "fine 1"), _row(app, "poison"), _row(app, "fine 2")]
+    results: dict[str, str] = {}
+
+    def store(row):
+        try:
+            writer.store(table, row)
+            results[row["doc_title"]] = "stored"
+        except StoreError as exc:
+            results[row["doc_title"]] = str(exc)
+
+    threads = [threading.Thread(target=store, args=(row,)) for row in rows]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == {
+        "fine 1": "stored",
+        "fine 2": "stored",
+        "poison": "database unavailable",
+    }
+    with app.app_context():
+        titles = sorted(db.session.scalars(select(Visit.doc_title)).all())
+    assert titles == ["fine 1", "fine 2"]
+
+
+def test_a_database_outage_answers_503_json(app, client, monkeypatch):
+    def broken(self, batch):
+        raise RuntimeError("connection refused")
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", broken)
+    response = client.post("/visit", json={"dl": PAGE})
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "database unavailable"}
+
+
+def test_an_idle_writer_stops_and_restarts_on_the_next_hit(app, client, monkeypatch):
+    monkeypatch.setattr(writer_module, "IDLE_SECONDS", 0.05)
+    assert client.post("/visit", json={"dl": PAGE}).status_code == 204
+    writer = app.extensions["crumby.writer"]
+    first = writer.thread
+    first.join(5)
+    assert not first.is_alive()
+    assert client.post("/visit", json={"dl": PAGE}).status_code == 204
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Visit)) == 2
+
+
+def _engine(app):
+    with app.app_context():
+        return db.engine
+
+
+def _row(app, title: str) -> dict:
+    from crumby.models import utcnow
+
+    row = dict.fromkeys(c.name for c in Visit.__table__.columns if c.name != "id")
+    row.update(doc_uri=PAGE, doc_title=title, datetime=utcnow(), is_bot=False)
+    return row
+
+
+def test_sqlite_writers_of_several_processes_take_turns_through_a_lock_file(app, client):
+    assert client.post("/visit", json={"dl": PAGE}).status_code == 204
+    writer = app.extensions["crumby.writer"]
+    if writer.engine.dialect.name == "sqlite":
+        assert writer.lock_path.endswith("-crumby-writer.lock")
+        assert writer.lock_file is not None
+    else:  # server databases serialise writers themselves
+        assert writer.lock_path is None
+
+
+def test_a_connection_the_server_dropped_costs_no_hit(app, client):
+    assert client.post("/visit", json={"dl": PAGE + "1"}).status_code == 204
+    writer = app.extensions["crumby.writer"]
+    writer.connection.connection.dbapi_connection.close()  # as a server restart would
+    assert client.post("/visit", json={"dl": PAGE + "2"}).status_code == 204
+    with app.app_context():
+        stored = db.session.scalars(select(Visit.doc_uri).order_by(Visit.id)).all()
+    assert stored == [PAGE + "1", PAGE + "2"]
+
+
+def test_a_locked_or_down_database_fails_a_batch_without_retrying_every_row(app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    calls: list[int] = []
+
+    def locked(self, batch):
+        calls.append(len(batch))
+        raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", locked)
+    writer = writer_for(app, _engine(app))
+    batch = [writer_module.Pending(Visit.__table__, _row(app, f"t{n}")) for n in range(3)]
+    writer._commit(batch)
+    assert calls == [3, 3]  # the batch, then once more on a fresh connection
+    assert [item.wait(0) and item.error for item in batch] == ["database unavailable"] * 3
+
+
+def test_a_refused_row_is_found_by_retrying_rows_alone(app, monkeypatch):
+    calls: list[int] = []
+    original = writer_module.Writer._insert
+
+    def picky(self, batch):
+        calls.append(len(batch))
+        if any(item.row["doc_title"] == "bad" for item in batch):
+            raise ValueError("refused")
+        return original(self, batch)
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", picky)
+    writer = writer_for(app, _engine(app))
+    batch = [writer_module.Pending(Visit.__table__, _row(app, t)) for t in ("a", "bad", "c")]
+    writer._commit(batch)
+    assert calls == [3, 3, 1, 1, 1]
+    assert [item.wait(0) and item.error for item in batch] == [None, "database unavailable", None]
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Visit.doc_title)).all()) == ["a", "c"]
