@@ -301,6 +301,37 @@ def run(host: str, port: int) -> None:
     app.run(host=host, port=port, debug=app.debug, use_reloader=False)
 
 
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--database",
+    "path",
+    default="~/crumby-demo.db",
+    show_default=True,
+    help="The demo's own SQLite file (never your real database).",
+)
+@click.option("--reset", is_flag=True, help="Throw away the demo data and generate it afresh.")
+@_no_traceback
+def demo_command(host: str, port: int, path: str, reset: bool) -> None:
+    """Serve Crumby on a demo database with 90 days of synthetic traffic and a demo site."""
+    from crumby import demo
+
+    app = demo.demo_app(path, host=host, port=port)
+    with app.app_context():
+        try:
+            ensure_schema(app)
+            visits, events = demo.prepare(reset=reset)
+        except DatabaseError as exc:
+            raise click.ClickException(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"demo database: {describe(exc)}") from None
+    click.echo(f"Demo database {demo.expand(path)}: {visits} visits, {events} events")
+    click.echo(f"Dashboard: http://{host}:{port}/   demo site: http://{host}:{port}/demo/")
+    click.echo(f"Log in as {demo.DEMO_USER!r} with password {demo.DEMO_PASSWORD!r}")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
 from crumby.reporting.commands import check_command, query_command  # noqa: E402
 
 cli.add_command(query_command)

@@ -1,4 +1,4 @@
-"""The HTML pages a site owner opens."""
+"""The HTML pages a site owner opens, and the demo mode's sample site."""
 
 from __future__ import annotations
 
@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from crumby.dashboard import views  # noqa: E402,F401  (registers the routes)
+from crumby.dashboard import demo_site, views  # noqa: E402,F401  (register the routes)

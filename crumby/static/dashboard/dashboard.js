@@ -1,0 +1,293 @@
+/* Crumby dashboard pages: the date range (kept in the URL), the headline strip,
+ * and loading every report from the JSON API without reloading the page.
+ */
+(function () {
+  "use strict";
+
+  var R = window.CrumbyRender;
+  var DAY = 86400000;
+  var ISO = /^\d{4}-\d{2}-\d{2}$/;
+  var DASHBOARD_ROWS = 5; // the dashboard's tables show a top 5; a report's own page shows all
+  var REPORT_PAGE_BARS = 20; // ...but draws at most 20 bars above its whole table
+  var HEADLINE = [
+    { column: "visitors", label: "Visitors" },
+    { column: "views", label: "Page views" },
+    { column: "sessions", label: "Sessions" },
+    { column: "bounce_rate", label: "Bounce rate", lowerIsBetter: true },
+    { column: "avg_duration", label: "Avg. visit duration" },
+  ];
+
+  // ---- the range ----------------------------------------------------------
+
+  function isoDay(date) { return date.toISOString().slice(0, 10); }
+  function parseDay(s) { return new Date(s + "T00:00:00Z"); }
+  function todayUtc() { return isoDay(new Date()); }
+
+  /** The range the URL asks for: {days} or {from, to}; default the last 30 days. */
+  function rangeFromUrl() {
+    var p = new URLSearchParams(window.location.search);
+    var from = p.get("from"), to = p.get("to");
+    if (from && to) return { from: from, to: to };
+    var days = p.get("days");
+    if (days && /^\d+$/.test(days) && +days > 0) return { days: +days };
+    return { days: 30 };
+  }
+
+  /** Explicit from/to dates (UTC) for a range, as every API call sends them. */
+  function resolve(range) {
+    if (range.from) return { from: range.from, to: range.to };
+    var to = todayUtc();
+    return { from: isoDay(new Date(parseDay(to).getTime() - (range.days - 1) * DAY)), to: to };
+  }
+
+  /** The period of the same length just before a resolved range. */
+  function previous(resolved) {
+    var t0 = parseDay(resolved.from).getTime(), t1 = parseDay(resolved.to).getTime();
+    var length = Math.round((t1 - t0) / DAY) + 1;
+    return { from: isoDay(new Date(t0 - length * DAY)), to: isoDay(new Date(t0 - DAY)) };
+  }
+
+  function rangeQuery(range) {
+    return range.from ? "from=" + encodeURIComponent(range.from) + "&to=" + encodeURIComponent(range.to) : "days=" + range.days;
+  }
+
+  function withQuery(url, query) { return url + (url.indexOf("?") >= 0 ? "&" : "?") + query; }
+
+  function describe(resolved) {
+    var opts = { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" };
+    var a = parseDay(resolved.from).toLocaleDateString(undefined, opts);
+    if (resolved.from === resolved.to) return a + " (UTC)";
+    return a + " – " + parseDay(resolved.to).toLocaleDateString(undefined, opts) + " (UTC)";
+  }
+
+  // ---- fetching -----------------------------------------------------------
+
+  function getJson(url) {
+    // no custom headers: the request must match the page's <link rel=preload> to reuse it
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) {
+          var err = new Error(body && body.error ? body.error : "HTTP " + r.status);
+          err.status = r.status;
+          throw err;
+        }
+        return body;
+      });
+    });
+  }
+
+  function setStatus(text, isError) {
+    var status = document.getElementById("status");
+    if (!status) return;
+    status.textContent = text || "";
+    status.classList.toggle("error", !!isError);
+  }
+
+  // ---- the range picker ---------------------------------------------------
+
+  function initPicker(onChange) {
+    var picker = document.getElementById("range-picker");
+    if (!picker) return;
+    var form = picker.querySelector("form");
+
+    function show(range) {
+      var resolved = resolve(range);
+      picker.querySelectorAll("a[data-days]").forEach(function (a) {
+        a.setAttribute("aria-current", !range.from && +a.getAttribute("data-days") === range.days ? "true" : "false");
+      });
+      form.elements.from.value = resolved.from;
+      form.elements.to.value = resolved.to;
+      var label = document.getElementById("range-label");
+      if (label) label.textContent = ISO.test(resolved.from) && ISO.test(resolved.to) ? describe(resolved) : "";
+    }
+
+    function go(range) {
+      var url = new URL(window.location.href);
+      ["days", "from", "to"].forEach(function (k) { url.searchParams.delete(k); });
+      if (range.from) { url.searchParams.set("from", range.from); url.searchParams.set("to", range.to); }
+      else url.searchParams.set("days", String(range.days));
+      window.history.pushState(null, "", url.pathname + url.search);
+      show(range);
+      onChange(range);
+    }
+
+    picker.addEventListener("click", function (event) {
+      var link = event.target.closest("a[data-days]");
+      if (!link) return;
+      event.preventDefault();
+      go({ days: +link.getAttribute("data-days") });
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var from = form.elements.from.value, to = form.elements.to.value;
+      if (!ISO.test(from) || !ISO.test(to)) { setStatus("Choose both a start and an end date.", true); return; }
+      if (from > to) { setStatus("The start date must not be after the end date.", true); return; }
+      go({ from: from, to: to });
+    });
+    window.addEventListener("popstate", function () {
+      var range = rangeFromUrl();
+      show(range);
+      onChange(range);
+    });
+    show(rangeFromUrl());
+  }
+
+  // ---- the headline strip ---------------------------------------------------
+
+  function changeText(now, before, metric) {
+    if (typeof now !== "number" || typeof before !== "number") return { text: "", cls: "" };
+    if (before === 0) return { text: now === 0 ? "no change" : "new vs. previous period", cls: "" };
+    var pct = ((now - before) / Math.abs(before)) * 100;
+    var rounded = Math.round(pct * 10) / 10;
+    if (rounded === 0) return { text: "±0% vs. previous period", cls: "" };
+    var better = metric.lowerIsBetter ? rounded < 0 : rounded > 0;
+    return {
+      text: (rounded > 0 ? "▲ +" : "▼ ") + rounded.toLocaleString() + "% vs. previous period",
+      cls: better ? "up" : "down",
+    };
+  }
+
+  function rowObject(report) {
+    var row = (report.data || [])[0] || [], obj = {};
+    (report.columns || []).forEach(function (c, i) { obj[c] = row[i]; });
+    return obj;
+  }
+
+  function renderHeadline(list, now, before) {
+    var current = rowObject(now), prior = rowObject(before);
+    list.textContent = "";
+    HEADLINE.forEach(function (metric) {
+      var item = R.el("li", { class: "kpi", "data-metric": metric.column });
+      item.appendChild(R.el("span", { class: "kpi-label" }, metric.label));
+      item.appendChild(R.el("span", { class: "kpi-value" }, R.formatValue(metric.column, current[metric.column])));
+      var change = changeText(current[metric.column], prior[metric.column], metric);
+      item.appendChild(R.el("span", { class: "kpi-change " + change.cls }, change.text));
+      // the period against the one before, as two thin bars
+      var a = +current[metric.column] || 0, b = +prior[metric.column] || 0, max = Math.max(a, b) || 1;
+      var svg = R.svgEl("svg", { viewBox: "0 0 100 8", preserveAspectRatio: "none", "aria-hidden": "true" });
+      svg.appendChild(R.svgEl("rect", { class: "bar-before", x: 0, y: 0, height: 3, width: (b / max) * 100 }));
+      svg.appendChild(R.svgEl("rect", { class: "bar-now", x: 0, y: 5, height: 3, width: (a / max) * 100 }));
+      item.appendChild(svg);
+      list.appendChild(item);
+    });
+  }
+
+  function loadHeadline(root, resolved) {
+    var list = document.getElementById("headline");
+    if (!list) return Promise.resolve();
+    var url = root.getAttribute("data-summary");
+    var prior = previous(resolved);
+    return Promise.all([
+      getJson(withQuery(url, rangeQuery(resolved))),
+      getJson(withQuery(url, rangeQuery(prior))),
+    ]).then(function (both) {
+      list.hidden = false;
+      renderHeadline(list, both[0], both[1]);
+    }, function (err) {
+      if (err.status === 404) { list.hidden = true; return; }
+      throw err;
+    });
+  }
+
+  // ---- reports ----------------------------------------------------------------
+
+  function loadReport(section, resolved, options) {
+    var query = rangeQuery(resolved);
+    section.classList.add("loading");
+    var link = section.querySelector(".report-page-link");
+    if (link) link.setAttribute("href", link.getAttribute("href").split("?")[0] + "?" + rangeQuery(rangeFromUrl()));
+    return getJson(withQuery(section.getAttribute("data-url"), query)).then(function (report) {
+      if (section.getAttribute("data-generation") !== String(options.generation)) return;
+      var chart = section.querySelector(".chart"), table = section.querySelector(".table");
+      if (!report.chart && section.getAttribute("data-chart")) report.chart = section.getAttribute("data-chart");
+      table.textContent = "";
+      var type = R.chartType(report);
+      if (options.limit && type === "line") {
+        // a time series' table is long and the chart already shows it: folded away, whole
+        var details = R.el("details");
+        details.appendChild(R.el("summary", null, "Table (" + (report.data || []).length + " rows)"));
+        details.appendChild(R.renderTable(report, 0));
+        table.appendChild(details);
+      } else {
+        table.appendChild(R.renderTable(report, options.limit));
+      }
+      var chartLimit = options.limit || REPORT_PAGE_BARS;
+      return R.renderChart(report, chart, { limit: chartLimit, worldUrl: options.worldUrl }).then(function () {
+        section.classList.remove("loading");
+        section.setAttribute("data-loaded", resolved.from + "/" + resolved.to);
+      });
+    }, function (err) {
+      section.classList.remove("loading");
+      var chart = section.querySelector(".chart");
+      chart.textContent = "";
+      var message = R.el("p", { class: "error-text" });
+      var login = document.body.getAttribute("data-login");
+      if (err.status === 401 && login) {
+        // the session expired while the page was open: say so and offer the way back
+        message.appendChild(document.createTextNode("Your session has expired. "));
+        var next = window.location.pathname + window.location.search;
+        message.appendChild(R.el("a", { href: login + "?next=" + encodeURIComponent(next) }, "Log in again"));
+        err = new Error("Your session has expired; log in again to see the private reports.");
+      } else {
+        message.textContent = "Could not load this report: " + err.message;
+      }
+      chart.appendChild(message);
+      throw err;
+    });
+  }
+
+  var generation = 0;
+
+  function refresh(root, sections, range, limit) {
+    var resolved = resolve(range);
+    generation += 1;
+    var current = generation;
+    setStatus("Loading…");
+    var jobs = sections.map(function (section) {
+      section.setAttribute("data-generation", String(current));
+      return loadReport(section, resolved, { generation: current, limit: limit, worldUrl: root.getAttribute("data-world") });
+    });
+    if (root.getAttribute("data-summary")) jobs.push(loadHeadline(root, resolved));
+    var csv = document.getElementById("csv-link");
+    if (csv) csv.setAttribute("href", withQuery(csv.getAttribute("data-base"), "format=csv&" + rangeQuery(resolved)));
+    return Promise.allSettled(jobs).then(function (results) {
+      if (current !== generation) return;
+      var failed = results.filter(function (r) { return r.status === "rejected"; });
+      if (failed.length) setStatus(failed[0].reason.message, true);
+      else setStatus("");
+      root.setAttribute("data-ready", resolved.from + "/" + resolved.to);
+    });
+  }
+
+  function initDashboard(root) {
+    // the server rendered one section per report, in metadata order
+    var sections = Array.prototype.slice.call(document.querySelectorAll("#reports .report"));
+    if (document.querySelector('#reports .report[data-chart="map"]')) {
+      R.preloadWorld(root.getAttribute("data-world")).catch(function () {}); // in parallel with the data
+    }
+    initPicker(function (range) { refresh(root, sections, range, DASHBOARD_ROWS); });
+    onSchemeChange(function () { refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS); });
+    refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
+  }
+
+  /** Charts take their colours from CSS when drawn: redraw when the system switches dark mode. */
+  function onSchemeChange(redraw) {
+    if (!window.matchMedia) return;
+    var query = window.matchMedia("(prefers-color-scheme: dark)");
+    if (query.addEventListener) query.addEventListener("change", redraw);
+  }
+
+  function initReportPage(root) {
+    var section = document.getElementById("report");
+    initPicker(function (range) { refresh(root, [section], range, 0); });
+    onSchemeChange(function () { refresh(root, [section], rangeFromUrl(), 0); });
+    refresh(root, [section], rangeFromUrl(), 0);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var dashboard = document.getElementById("dashboard");
+    if (dashboard) initDashboard(dashboard);
+    var report = document.getElementById("report-page");
+    if (report) initReportPage(report);
+  });
+})();

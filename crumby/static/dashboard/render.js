@@ -1,0 +1,425 @@
+/* Crumby dashboard: turn a report's JSON ({columns, data, chart}) into a chart and a table.
+ *
+ * Everything a visitor sent arrives here as data and is inserted with textContent
+ * (or as SVG <text>/<title> content), never as HTML. Only http(s) URLs become links.
+ */
+(function () {
+  "use strict";
+
+  var SVG = "http://www.w3.org/2000/svg";
+  var DATE_NAMES = ["date", "day", "hour", "week", "month"];
+  var ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function svgEl(tag, attrs, text) {
+    var node = document.createElementNS(SVG, tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  /** A URL that may become a link: absolute http(s) only, never javascript: or data:. */
+  function safeHttpUrl(value) {
+    if (typeof value !== "string" || !/^https?:\/\//i.test(value)) return null;
+    try {
+      var url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function isNumber(v) { return typeof v === "number" && isFinite(v); }
+
+  function isDateColumn(name, data, index) {
+    if (DATE_NAMES.indexOf(String(name).toLowerCase()) >= 0) return true;
+    var seen = 0;
+    for (var i = 0; i < data.length && seen < 5; i++) {
+      var v = data[i][index];
+      if (v === null || v === undefined) continue;
+      if (typeof v !== "string" || !ISO_DATE.test(v)) return false;
+      seen++;
+    }
+    return seen > 0;
+  }
+
+  function numericColumns(columns, data) {
+    var result = [];
+    columns.forEach(function (name, i) {
+      var any = false, all = true;
+      data.forEach(function (row) {
+        var v = row[i];
+        if (v === null || v === undefined) return;
+        if (isNumber(v)) any = true; else all = false;
+      });
+      if (any && all) result.push(i);
+    });
+    return result;
+  }
+
+  /** The chart for a report: its metadata, else inferred from its columns (INTERFACES.md). */
+  function chartType(report) {
+    var known = ["line", "bar", "pie", "map", "table", "kpi"];
+    if (report.chart && known.indexOf(report.chart) >= 0) return report.chart;
+    var cols = report.columns || [], data = report.data || [];
+    if (cols.length && isDateColumn(cols[0], data, 0)) return "line";
+    if (cols.some(function (c) { return String(c).toLowerCase() === "country"; })) return "map";
+    var nums = numericColumns(cols, data);
+    if (cols.length === 2 && nums.length === 1 && nums[0] === 1) return "bar";
+    return "table";
+  }
+
+  // ---- formatting ---------------------------------------------------------
+
+  function formatNumber(v) {
+    if (!isNumber(v)) return v === null || v === undefined ? "" : String(v);
+    var digits = Number.isInteger(v) ? 0 : Math.abs(v) < 10 ? 2 : 1;
+    return v.toLocaleString(undefined, { maximumFractionDigits: digits });
+  }
+
+  function formatDuration(seconds) {
+    if (!isNumber(seconds)) return "";
+    var s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    var rest = String(s % 60).padStart(2, "0");
+    return h ? h + ":" + String(m).padStart(2, "0") + ":" + rest : m + ":" + rest;
+  }
+
+  function formatPercent(v) {
+    return isNumber(v) ? (v * 100).toLocaleString(undefined, { maximumFractionDigits: 1 }) + "%" : "";
+  }
+
+  /** A value formatted by what its column name says it holds. */
+  function formatValue(column, v) {
+    var name = String(column).toLowerCase();
+    if (isNumber(v) && /(rate|ratio|share)$/.test(name) && v >= 0 && v <= 1) return formatPercent(v);
+    if (isNumber(v) && /duration|seconds/.test(name)) return formatDuration(v);
+    return formatNumber(v);
+  }
+
+  function humanColumn(name) {
+    var s = String(name).replace(/_/g, " ");
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  // ---- the table ----------------------------------------------------------
+
+  function cell(column, value, numeric) {
+    var td = el("td", numeric ? { class: "num" } : null);
+    var href = safeHttpUrl(value);
+    if (href) {
+      var a = el("a", { href: href, rel: "noopener noreferrer nofollow", target: "_blank" }, value);
+      td.appendChild(a);
+    } else {
+      td.textContent = formatValue(column, value);
+    }
+    return td;
+  }
+
+  /** A table of the report's rows (the first `limit`, or all). */
+  function renderTable(report, limit) {
+    var cols = report.columns || [], data = report.data || [];
+    var nums = numericColumns(cols, data);
+    var table = el("table", { class: "data" });
+    var shown = limit ? data.slice(0, limit) : data;
+    if (limit && data.length > limit) {
+      table.appendChild(el("caption", null, "Top " + limit + " of " + data.length + " rows"));
+    }
+    var head = el("tr");
+    cols.forEach(function (c, i) {
+      head.appendChild(el("th", nums.indexOf(i) >= 0 ? { class: "num", scope: "col" } : { scope: "col" }, humanColumn(c)));
+    });
+    table.appendChild(el("thead")).appendChild(head);
+    var body = table.appendChild(el("tbody"));
+    shown.forEach(function (row) {
+      var tr = el("tr");
+      cols.forEach(function (c, i) { tr.appendChild(cell(c, row[i], nums.indexOf(i) >= 0)); });
+      body.appendChild(tr);
+    });
+    if (!data.length) {
+      var tr = el("tr"), td = el("td", { colspan: String(Math.max(cols.length, 1)) }, "No data in this range.");
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    var wrap = el("div", { class: "table-wrap" });
+    wrap.appendChild(table);
+    return wrap;
+  }
+
+  // ---- charts -------------------------------------------------------------
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+  }
+
+  function labelIndex(cols, nums) {
+    for (var i = 0; i < cols.length; i++) if (nums.indexOf(i) < 0) return i;
+    return -1;
+  }
+
+  function labelText(v) { return v === null || v === undefined || v === "" ? "(none)" : String(v); }
+
+  /** A ranked horizontal bar list, largest first. */
+  function renderBars(report, container, limit) {
+    var cols = report.columns, data = report.data;
+    var nums = numericColumns(cols, data);
+    var li = labelIndex(cols, nums), vi = nums[0];
+    if (vi === undefined) return renderNote(container, data.length + " rows");
+    var rows = data.map(function (r, i) {
+      return { label: li >= 0 ? labelText(r[li]) : "#" + (i + 1), value: isNumber(r[vi]) ? r[vi] : 0 };
+    }).sort(function (a, b) { return b.value - a.value; });
+    if (limit) rows = rows.slice(0, limit);
+    var max = rows.reduce(function (m, r) { return Math.max(m, r.value); }, 0) || 1;
+    // drawn at the container's own width, so labels keep their size on a phone
+    var rowH = 30, width = Math.max(Math.round(container.clientWidth || 600), 260);
+    var svg = svgEl("svg", {
+      class: "bars", viewBox: "0 0 " + width + " " + Math.max(rows.length * rowH, rowH),
+      role: "img", "aria-label": (report.title || report.name || "") + ": ranked by " + cols[vi],
+    });
+    rows.forEach(function (r, i) {
+      var y = i * rowH, g = svgEl("g");
+      g.appendChild(svgEl("title", null, r.label + ": " + formatValue(cols[vi], r.value)));
+      g.appendChild(svgEl("rect", { class: "track", x: 0, y: y + 2, width: width, height: rowH - 4, rx: 4 }));
+      g.appendChild(svgEl("rect", { class: "bar", x: 0, y: y + 2, width: Math.max(2, (r.value / max) * width), height: rowH - 4, rx: 4, "fill-opacity": 0.35 }));
+      // keep clear of the number on the right: about 7.2 px per character at 13 px
+      var room = Math.max(8, Math.floor((width - 24 - 8 * formatValue(cols[vi], r.value).length) / 7.2));
+      var label = r.label.length > room ? r.label.slice(0, room - 1) + "…" : r.label;
+      g.appendChild(svgEl("text", { x: 8, y: y + rowH / 2 + 5 }, label));
+      g.appendChild(svgEl("text", { class: "value", x: width - 8, y: y + rowH / 2 + 5, "text-anchor": "end" }, formatValue(cols[vi], r.value)));
+      svg.appendChild(g);
+    });
+    container.appendChild(svg);
+    return svg;
+  }
+
+  /** A donut for a few shares; the rest are summed into "Other". */
+  function renderPie(report, container) {
+    var cols = report.columns, data = report.data;
+    var nums = numericColumns(cols, data), li = labelIndex(cols, nums), vi = nums[0];
+    if (vi === undefined) return renderNote(container, data.length + " rows");
+    var rows = data.map(function (r) { return { label: li >= 0 ? labelText(r[li]) : "", value: Math.max(0, r[vi] || 0) }; })
+      .sort(function (a, b) { return b.value - a.value; });
+    if (rows.length > 5) {
+      var other = rows.slice(4).reduce(function (s, r) { return s + r.value; }, 0);
+      rows = rows.slice(0, 4).concat([{ label: "Other", value: other }]);
+    }
+    var total = rows.reduce(function (s, r) { return s + r.value; }, 0);
+    var svg = svgEl("svg", { class: "pie", viewBox: "-110 -110 220 220", role: "img", "aria-label": report.title || report.name || "" });
+    var angle = -Math.PI / 2;
+    rows.forEach(function (r, i) {
+      if (!total || !r.value) return;
+      var sweep = (r.value / total) * Math.PI * 2;
+      var shape;
+      if (sweep >= Math.PI * 2 - 1e-6) {
+        shape = svgEl("circle", { r: 100, class: "slice-" + i });
+      } else {
+        var x0 = 100 * Math.cos(angle), y0 = 100 * Math.sin(angle);
+        var x1 = 100 * Math.cos(angle + sweep), y1 = 100 * Math.sin(angle + sweep);
+        shape = svgEl("path", {
+          class: "slice-" + i,
+          d: "M0,0L" + x0.toFixed(2) + "," + y0.toFixed(2) + "A100,100 0 " + (sweep > Math.PI ? 1 : 0) + " 1 " + x1.toFixed(2) + "," + y1.toFixed(2) + "Z",
+        });
+      }
+      shape.appendChild(svgEl("title", null, r.label + ": " + formatValue(cols[vi], r.value)));
+      svg.appendChild(shape);
+      angle += sweep;
+    });
+    svg.appendChild(svgEl("circle", { class: "hole", r: 55 }));
+    container.appendChild(svg);
+    var legend = el("ul", { class: "legend" });
+    rows.forEach(function (r, i) {
+      var item = el("li");
+      item.appendChild(el("span", { class: "swatch swatch-" + i, "aria-hidden": "true" }));
+      item.appendChild(document.createTextNode(r.label + " " + (total ? Math.round((r.value / total) * 100) : 0) + "%"));
+      legend.appendChild(item);
+    });
+    container.appendChild(legend);
+    return svg;
+  }
+
+  var worldPromise = null;
+  function loadWorld(url) {
+    if (!worldPromise) {
+      worldPromise = fetch(url).then(function (r) {
+        if (!r.ok) throw new Error("world map: HTTP " + r.status);
+        return r.json();
+      });
+    }
+    return worldPromise;
+  }
+
+  /** A choropleth of the first number per ISO country code. */
+  function renderMap(report, container, options) {
+    var cols = report.columns, data = report.data;
+    var ci = cols.map(function (c) { return String(c).toLowerCase(); }).indexOf("country");
+    var nums = numericColumns(cols, data), vi = nums[0];
+    var values = {}, max = 0;
+    data.forEach(function (r) {
+      var code = typeof r[ci] === "string" ? r[ci].toUpperCase() : null;
+      if (!code || vi === undefined || !isNumber(r[vi])) return;
+      values[code] = (values[code] || 0) + r[vi];
+      max = Math.max(max, values[code]);
+    });
+    var svg = svgEl("svg", { class: "map", role: "img", "aria-label": (report.title || report.name || "") + " by country" });
+    container.appendChild(svg);
+    return loadWorld(options.worldUrl).then(function (world) {
+      svg.setAttribute("viewBox", "0 0 " + world.width + " " + world.height);
+      svg.appendChild(svgEl("path", { class: "sphere", d: world.outline }));
+      world.countries.forEach(function (c) {
+        var path = svgEl("path", { class: "land", d: c.d });
+        var v = values[c.id];
+        if (v) {
+          // five shades on a square-root scale keep small countries visible next to the leader
+          var shade = Math.min(5, 1 + Math.floor(Math.sqrt(v / (max || 1)) * 5));
+          path.setAttribute("class", "land shade-" + shade);
+          path.setAttribute("data-value", String(v));
+        }
+        path.appendChild(svgEl("title", null, c.name + ": " + (v ? formatValue(cols[vi], v) : "0")));
+        svg.appendChild(path);
+      });
+      return svg;
+    });
+  }
+
+  /** What a column measures, so that counts, shares and durations get separate axes. */
+  function kind(column) {
+    var name = String(column).toLowerCase();
+    if (/(rate|ratio|share)$/.test(name)) return "rate";
+    if (/duration|seconds/.test(name)) return "duration";
+    return "count";
+  }
+
+  /**
+   * A time series with uPlot: the date column on x, numeric columns as lines.
+   * The first column's kind (count, rate, duration) gets the left axis, a second
+   * kind the right one; a third kind stays in the table only.
+   */
+  function renderLine(report, container) {
+    var cols = report.columns, data = report.data;
+    var nums = numericColumns(cols, data).filter(function (i) { return i !== 0; });
+    var kinds = [];
+    nums.forEach(function (i) { if (kinds.indexOf(kind(cols[i])) < 0) kinds.push(kind(cols[i])); });
+    kinds = kinds.slice(0, 2);
+    nums = nums.filter(function (i) { return kinds.indexOf(kind(cols[i])) >= 0; });
+    var xs = data.map(function (r) {
+      var s = String(r[0]);
+      return Date.parse(s.length === 10 ? s + "T00:00:00Z" : s) / 1000;
+    });
+    var series = [{}], aligned = [xs];
+    var colours = ["--series-1", "--series-2", "--series-3", "--series-4"];
+    nums.forEach(function (i, k) {
+      series.push({
+        label: humanColumn(cols[i]),
+        scale: kind(cols[i]),
+        stroke: cssVar(colours[k % colours.length]),
+        width: 2,
+        fill: k === 0 ? cssVar("--accent-soft") : undefined,
+        points: { show: data.length < 60 },
+        value: function (u, v) { return v === null ? "–" : formatValue(cols[i], v); },
+      });
+      aligned.push(data.map(function (r) { return isNumber(r[i]) ? r[i] : null; }));
+    });
+    var axisColour = cssVar("--muted"), grid = cssVar("--border");
+    var tickFormat = {
+      count: function (u, splits) { return splits.map(formatNumber); },
+      rate: function (u, splits) { return splits.map(formatPercent); },
+      duration: function (u, splits) { return splits.map(formatDuration); },
+    };
+    var axes = [{ stroke: axisColour, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } }];
+    var scales = { x: { time: true } };
+    kinds.forEach(function (k, n) {
+      scales[k] = { auto: true, range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; } };
+      axes.push({
+        scale: k, side: n === 0 ? 3 : 1, stroke: axisColour, values: tickFormat[k],
+        grid: { show: n === 0, stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
+      });
+    });
+    var hourly = data.length && String(data[0][0]).length > 10;
+    var width = Math.max(container.clientWidth || 0, 280);
+    var opts = {
+      width: width,
+      height: Math.round(Math.min(300, Math.max(180, width * 0.4))),
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
+      series: series,
+      scales: scales,
+      axes: axes,
+      legend: { live: true },
+      cursor: { points: { size: 6 } },
+    };
+    if (!hourly) opts.series[0] = { value: "{YYYY}-{MM}-{DD}" };
+    var plot = new uPlot(opts, aligned, container);
+    if (window.ResizeObserver) {
+      var observer = new ResizeObserver(function () {
+        var w = Math.max(container.clientWidth, 280);
+        if (Math.abs(w - plot.width) > 4) plot.setSize({ width: w, height: Math.round(Math.min(300, Math.max(180, w * 0.4))) });
+      });
+      observer.observe(container);
+    }
+    return plot.root.querySelector("canvas");
+  }
+
+  /** The first row's numbers as tiles drawn in one SVG. */
+  function renderKpi(report, container) {
+    var cols = report.columns, row = (report.data || [])[0] || [];
+    var w = 160;
+    var svg = svgEl("svg", {
+      class: "kpi-chart", viewBox: "0 0 " + Math.max(cols.length, 1) * w + " 64",
+      width: Math.max(cols.length, 1) * w, height: 64, role: "img", "aria-label": report.title || report.name || "",
+    });
+    cols.forEach(function (c, i) {
+      svg.appendChild(svgEl("text", { class: "kpi-name", x: i * w + 4, y: 18 }, humanColumn(c)));
+      svg.appendChild(svgEl("text", { class: "kpi-number", x: i * w + 4, y: 50 }, formatValue(c, row[i])));
+    });
+    container.appendChild(svg);
+    return svg;
+  }
+
+  function renderNote(container, text) {
+    var svg = svgEl("svg", { class: "note-chart", viewBox: "0 0 600 40", role: "img", "aria-label": text });
+    svg.appendChild(svgEl("text", { x: 4, y: 26 }, text));
+    container.appendChild(svg);
+    return svg;
+  }
+
+  /**
+   * Draw a report's chart into `container` (emptied first). Returns a promise.
+   * A "table" report with a label and a number still gets its bars, so every
+   * report has a picture; one without numbers gets a one-line row count.
+   */
+  function renderChart(report, container, options) {
+    options = options || {};
+    container.textContent = "";
+    var type = chartType(report);
+    container.setAttribute("data-chart", type);
+    var data = report.data || [];
+    if (!data.length && type !== "map") {
+      return Promise.resolve(renderNote(container, "No data in this range."));
+    }
+    try {
+      if (type === "line") return Promise.resolve(renderLine(report, container));
+      if (type === "map") return renderMap(report, container, options);
+      if (type === "pie") return Promise.resolve(renderPie(report, container));
+      if (type === "kpi") return Promise.resolve(renderKpi(report, container));
+      return Promise.resolve(renderBars(report, container, options.limit));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  window.CrumbyRender = {
+    chartType: chartType,
+    preloadWorld: loadWorld,
+    renderChart: renderChart,
+    renderTable: renderTable,
+    formatValue: formatValue,
+    humanColumn: humanColumn,
+    safeHttpUrl: safeHttpUrl,
+    el: el,
+    svgEl: svgEl,
+  };
+})();

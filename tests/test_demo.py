@@ -1,0 +1,119 @@
+"""The demo mode: synthetic traffic that looks like a site's, on a database of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+
+import sqlalchemy as sa
+
+from crumby import demo
+from crumby.extensions import db
+from crumby.models import Event, Visit
+
+MONDAY = dt.date(2026, 11, 16)
+
+
+def test_generated_traffic_has_a_weekly_rhythm_and_a_plausible_mix(app):
+    with app.app_context():
+        visits, events = demo.generate(days=28, sessions_per_day=40, seed=3, today=MONDAY)
+        rows = db.session.execute(sa.select(Visit)).scalars().all()
+        assert len(rows) == visits > 28 * 40  # sessions have several page views
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == events > 0
+
+    first = MONDAY - dt.timedelta(days=27)
+    assert all(first <= r.datetime.date() <= MONDAY for r in rows)
+    per_day = Counter(r.datetime.date() for r in rows if not r.is_bot)
+    weekdays = [n for d, n in per_day.items() if d.weekday() < 5]
+    weekends = [n for d, n in per_day.items() if d.weekday() >= 5]
+    assert sum(weekends) / len(weekends) < 0.8 * sum(weekdays) / len(weekdays)
+
+    bots = sum(r.is_bot for r in rows)
+    assert 0 < bots < 0.08 * len(rows)  # is_bot mostly false
+    people = [r for r in rows if not r.is_bot]
+    assert len({r.country for r in people}) >= 10
+    assert all(r.latitude is not None and r.longitude is not None for r in people)
+    assert {r.device for r in people} == {"desktop", "mobile", "tablet"}
+    assert len({r.browser for r in people}) >= 5 and len({r.lang for r in people}) >= 10
+    assert len({r.doc_uri.split("?")[0] for r in people}) >= 8
+    assert {r.utm_campaign for r in people} >= {"spring-menu", "weekly-bread", None}
+    assert any(r.referrer and "google" in r.referrer for r in people)
+    assert len({r.cid for r in people}) < len(people) / 2  # visitors view several pages and return
+    with app.app_context():
+        names = set(db.session.scalars(sa.select(Event.name)))
+    assert {"order", "download", "scroll"} <= names
+
+
+def test_the_demo_site_exists_only_in_demo_mode(client):
+    assert client.get("/demo/").status_code == 404
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+        return response.status, response.read()
+
+
+def test_crumby_demo_serves_ninety_days_without_touching_the_real_database(crumby_script, tmp_path):
+    real = tmp_path / "real.db"
+    demo_db = tmp_path / "demo.db"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CRUMBY_SQLALCHEMY_DATABASE_URI": f"sqlite:///{real}",
+    }
+    port = _free_port()
+    args = [crumby_script, "demo", "--port", str(port), "--database", str(demo_db)]
+    server = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                status, body = _get(base + "/api/public/visits?days=90")
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.monotonic() < deadline, "crumby demo did not answer within 90 s"
+                time.sleep(0.5)
+        assert status == 200
+        result = json.loads(body)
+        views = [row[result["columns"].index("views")] for row in result["data"]]
+        assert len(views) == 90 and min(views) > 0 and sum(views) > 20_000
+        status, page = _get(base + "/demo/")
+        assert status == 200 and b'src="/cmb.js"' in page
+        assert _get(base + "/")[0] == 200
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    assert "Log in as 'demo'" in out.decode()
+    assert demo_db.exists()
+    assert not real.exists()  # the configured database was never opened
+
+
+def test_crumby_demo_refuses_the_configured_database(crumby_script, tmp_path):
+    real = tmp_path / "real.db"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env["CRUMBY_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{real}"
+    result = subprocess.run(
+        [crumby_script, "demo", "--database", str(real)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {real} is your configured database; the demo needs a file of its own (--database)"
+    ]
+    assert not real.exists()
