@@ -19,6 +19,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from crumby.dashboard import bp as dashboard_bp
 
     app = Flask(__name__)
+    # A doubled slash (or an encoded one, /api/public/%2Fx) names no resource: answer 404
+    # (JSON on the API) instead of Werkzeug's HTML redirect to a path the caller never asked for.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(settings.resolve(config))
 
     database.init_app(app)

@@ -31,3 +31,17 @@ def test_unreachable_database_is_503_not_a_traceback(tmp_path):
     response = app.test_client().get("/api/anything")
     assert response.status_code == 503
     assert response.get_json() == {"error": "database unavailable"}
+
+
+def test_doubled_or_encoded_slashes_are_not_found_never_redirected(client):
+    for path in (
+        "/api/public/%2Fvisits",
+        "/api/public//visits",
+        "/api//public",
+        "/api/private/%2Fevents",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.is_json and "error" in response.get_json()
+    page = client.get("/reports/public/%2Fvisits", headers={"Accept": "text/html"})
+    assert page.status_code == 404

@@ -10,6 +10,7 @@ here; .ci/run installs the Debian packages.
 from __future__ import annotations
 
 import grp
+import http.client
 import json
 import os
 import pwd
@@ -113,10 +114,10 @@ def site_settings(request, shared_dir: Path) -> Iterator[tuple[Path, str]]:
             yield write_settings(shared_dir, url), url
 
 
-def write_settings(folder: Path, url: str) -> Path:
+def write_settings(folder: Path, url: str, extra: str = "") -> Path:
     path = folder / "crumby.cfg"
     path.write_text(
-        f"SQLALCHEMY_DATABASE_URI = {url!r}\n"
+        extra + f"SQLALCHEMY_DATABASE_URI = {url!r}\n"
         "SECRET_KEY = 'deployment-test-secret'\n"
         f"GEOIP2_DATABASE_NAME = {str(folder / 'data' / 'GeoLite2-City.mmdb')!r}\n"
     )
@@ -360,11 +361,43 @@ def nginx_config(folder: Path, port: int, upstream: int) -> Path:
     return path
 
 
+def assert_visitor_address_comes_through_nginx(port: int, url: str) -> None:
+    """With PROXY_COUNT = 1 (README), a hit stores the address nginx saw, not a forged one."""
+    # the visitor connects from 127.0.0.2 (nginx listens on 127.0.0.1) and forges the header
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=30, source_address=("127.0.0.2", 0)
+    )
+    try:
+        connection.request(
+            "POST",
+            "/visit",
+            body="dl=https%3A%2F%2Fexample.org%2Fdeployed",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Forwarded-For": "81.2.69.1",
+            },
+        )
+        assert connection.getresponse().status == 204
+    finally:
+        connection.close()
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT ip FROM visits WHERE doc_uri LIKE '%/deployed'")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [row[0] for row in rows] == ["127.0.0.2"]
+
+
 def test_gunicorn_from_the_systemd_unit_behind_nginx(shared_dir, site_settings):
     settings_file, url = site_settings
     app_port, web_port = free_port(), free_port()
     argv, unit_env = unit_command(app_port)
     assert unit_env["CRUMBY_SETTINGS"] == "/etc/crumby/crumby.cfg"
+    # as README says for nginx: trust the one hop nginx adds to X-Forwarded-For
+    settings_file.write_text(settings_file.read_text() + "PROXY_COUNT = 1\n")
     # Type=notify: systemd waits for gunicorn's READY=1 on this socket
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify_path = shared_dir / "notify.sock"
@@ -391,6 +424,7 @@ def test_gunicorn_from_the_systemd_unit_behind_nginx(shared_dir, site_settings):
         assert_serves_crumby(f"http://127.0.0.1:{web_port}", url)
         cli = [str(Path(sys.executable).with_name("crumby"))]
         assert_api_tokens_reach_crumby(f"http://127.0.0.1:{web_port}", cli, env, None)
+        assert_visitor_address_comes_through_nginx(web_port, url)
         assert '"GET / HTTP/1.1" 200' in (shared_dir / "nginx-access.log").read_text()
     finally:
         notify.close()
