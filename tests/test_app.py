@@ -45,3 +45,11 @@ def test_doubled_or_encoded_slashes_are_not_found_never_redirected(client):
         assert response.is_json and "error" in response.get_json()
     page = client.get("/reports/public/%2Fvisits", headers={"Accept": "text/html"})
     assert page.status_code == 404
+
+
+def test_every_report_has_its_chart_element_in_the_served_html(client):
+    """Before any script runs, each report section already holds an <svg> chart element."""
+    html = client.get("/").get_data(as_text=True)
+    sections = html.count('<section class="report')
+    assert sections >= 10
+    assert html.count('<svg class="chart-skeleton"') == sections
