@@ -32,6 +32,7 @@ from crumby.database import ensure_schema  # noqa: E402
 from crumby.extensions import db  # noqa: E402
 from crumby.models import Event, Visit  # noqa: E402
 from crumby.reporting import list_queries, run_query  # noqa: E402
+from crumby.sessions import stitch_missing  # noqa: E402
 
 TARGETS_MS = {30: 250, 365: 1500}
 PAGES = [f"/{section}/{n}" for section in ("blog", "docs", "shop", "news") for n in range(150)]
@@ -151,6 +152,8 @@ def fill(rows: int, days: int, fresh: bool) -> None:
             conn.execute(table.insert(), batch)
         if events:
             conn.execute(Event.__table__.insert(), events)
+        print(f"\r  {rows:,} visits; stitching sessions", end="", flush=True)
+        stitch_missing(conn)
     if db.engine.dialect.name == "sqlite":
         with db.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")

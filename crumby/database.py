@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, event, inspect, select
+from sqlalchemy import Connection, bindparam, event, inspect, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,8 +25,51 @@ from crumby.extensions import db
 CALENDAR_START = dt.date(2000, 1, 1)
 CALENDAR_END = dt.date(2099, 12, 31)
 
+
+def _add_columns(connection: Connection, table: str, names: list[str]) -> None:
+    """ALTER TABLE ... ADD COLUMN for model columns the stored table lacks."""
+    have = {column["name"] for column in inspect(connection).get_columns(table)}
+    model_table = db.metadata.tables[table]
+    preparer = connection.dialect.identifier_preparer
+    for name in names:
+        if name in have:
+            continue
+        column = model_table.c[name]
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.exec_driver_sql(
+            f"ALTER TABLE {preparer.quote(table)} ADD COLUMN {preparer.quote(name)} {kind}"
+        )
+
+
+def _recreate_index(connection: Connection, table: str, name: str) -> None:
+    """Rebuild a model index whose stored columns differ from the model's."""
+    index = next(i for i in db.metadata.tables[table].indexes if i.name == name)
+    stored = {i["name"]: i["column_names"] for i in inspect(connection).get_indexes(table)}
+    if stored.get(name) == [column.name for column in index.columns]:
+        return
+    if name in stored:
+        quote = connection.dialect.identifier_preparer.quote
+        on_table = f" ON {quote(table)}" if connection.dialect.name == "mysql" else ""
+        connection.exec_driver_sql(f"DROP INDEX {quote(name)}{on_table}")
+    index.create(connection)
+
+
+def _v2_hosts_and_sessions(connection: Connection) -> None:
+    """Version 2: page and referrer hosts, and sessions stitched at ingest, for fast reports."""
+    from crumby import sessions
+
+    _add_columns(
+        connection,
+        "visits",
+        ["doc_host", "referrer_host", "session_start", "session_seq", "session_gap"],
+    )
+    _recreate_index(connection, "visits", "ix_visits_cid_datetime")
+    fill_hosts(connection)
+    sessions.stitch_missing(connection)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
-MIGRATIONS: list[Callable[[Connection], None]] = []
+MIGRATIONS: list[Callable[[Connection], None]] = [_v2_hosts_and_sessions]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -130,6 +173,39 @@ def _upgrade(engine: Engine) -> None:
             connection.execute(
                 models.SchemaVersion.__table__.update().values(version=SCHEMA_VERSION)
             )
+
+
+def fill_hosts(connection: Connection, chunk: int = 5000) -> int:
+    """Fill doc_host and referrer_host of visits stored before those columns existed."""
+    table = models.Visit.__table__
+    statement = (
+        table.update()
+        .where(table.c.id == bindparam("_id"))
+        .values(doc_host=bindparam("_doc_host"), referrer_host=bindparam("_referrer_host"))
+    )
+    changed, after = 0, None
+    while True:
+        query = select(table.c.id, table.c.doc_uri, table.c.referrer).where(
+            table.c.doc_host.is_(None), table.c.referrer_host.is_(None)
+        )
+        if after is not None:
+            query = query.where(table.c.id > after)
+        rows = connection.execute(query.order_by(table.c.id).limit(chunk)).all()
+        if not rows:
+            return changed
+        after = rows[-1][0]
+        updates = [
+            {
+                "_id": id_,
+                "_doc_host": models.url_host(uri),
+                "_referrer_host": models.url_host(referrer),
+            }
+            for id_, uri, referrer in rows
+            if models.url_host(uri) or models.url_host(referrer)
+        ]
+        if updates:
+            connection.execute(statement, updates)
+            changed += len(updates)
 
 
 def fill_calendar(connection: Connection) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import insert
 
 from crumby.extensions import db
 from crumby.models import Event, Visit
+from crumby.sessions import stitch_missing
 
 SITE = "https://www.example.com"
 
@@ -266,6 +267,7 @@ def generate(
             _session(visitor, when, rng, visit_rows, event_rows, now)
             flush()
     flush(force=True)
+    stitch_missing(db.session.connection())  # sessions, as the tracker would have stitched them
     db.session.commit()
     return counts[0], counts[1]
 

@@ -35,12 +35,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crumby.database import describe
+from crumby.models import Visit
+from crumby.sessions import stitch_batch
 
 try:
     import fcntl
 except ImportError:  # Windows: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
+VISITS = Visit.__table__
 BATCH_MAX = 500
 IDLE_SECONDS = 10.0
 #: how long a request waits for its batch before answering 503
@@ -165,18 +168,16 @@ class Writer:
         by_table: dict[Table, list[dict[str, Any]]] = {}
         for item in batch:
             by_table.setdefault(item.table, []).append(item.row)
-        for table, rows in by_table.items():
-            # Most of a visit's 40 columns are empty (no geo, no campaign): leave out
-            # the columns empty in every row, rather than have the driver quote NULLs.
-            keys = {key for row in rows for key, value in row.items() if value is not None}
-            if len(keys) < len(rows[0]):
-                by_table[table] = [{key: row.get(key) for key in keys} for row in rows]
         with self._between_processes():
             connection = self._connection()
             try:
                 with connection.begin():
                     for table, rows in by_table.items():
-                        connection.execute(table.insert(), rows)
+                        if table is VISITS:
+                            # Read the visitors' newest views in the transaction that
+                            # stores the new ones (on SQLite, under the writers' lock).
+                            stitch_batch(connection, rows)
+                        connection.execute(table.insert(), _without_empty_columns(rows))
             except Exception:
                 self._close_connection()  # it may be broken; the retry gets a new one
                 raise
@@ -228,6 +229,17 @@ class Writer:
         message = describe(exc) if isinstance(exc, SQLAlchemyError) else str(exc)[:300]
         self.app.logger.error("could not store a hit in %s: %s", item.table.name, message)
         item.finish("database unavailable")
+
+
+def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Leave out the columns empty in every row, rather than have the driver quote NULLs.
+
+    Most of a visit's 40 columns are empty (no geo, no campaign).
+    """
+    keys = {key for row in rows for key, value in row.items() if value is not None}
+    if len(keys) == len(rows[0]):
+        return rows
+    return [{key: row.get(key) for key in keys} for row in rows]
 
 
 def _sqlite_lock_path(engine: Engine) -> str | None:

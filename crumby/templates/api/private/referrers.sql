@@ -3,19 +3,15 @@
 -- description: links within the site are left out.
 -- chart: bar
 -- order: 30
-SELECT CASE WHEN r.referrer IS NULL OR r.referrer = '' THEN '(direct)'
-            ELSE COALESCE(r.rhost, '(unknown)') END AS source,
+-- referrer_host and doc_host are the hosts of the referrer and the page, stored with each visit.
+SELECT CASE WHEN v.referrer IS NULL OR v.referrer = '' THEN '(direct)'
+            ELSE COALESCE(v.referrer_host, '(unknown)') END AS source,
        COUNT(*) AS visits
-FROM (
-    SELECT v.referrer,
-           {{ url_host("v.referrer") }} AS rhost,
-           {{ url_host("v.doc_uri") }} AS dhost
-    FROM visits v
-    WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
-) r
-WHERE r.referrer IS NULL OR r.referrer = ''
-   OR COALESCE(r.rhost, '') <> COALESCE(r.dhost, '')
-GROUP BY CASE WHEN r.referrer IS NULL OR r.referrer = '' THEN '(direct)'
-              ELSE COALESCE(r.rhost, '(unknown)') END
+FROM visits v
+WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+  AND (v.referrer IS NULL OR v.referrer = ''
+       OR COALESCE(v.referrer_host, '') <> COALESCE(v.doc_host, ''))
+GROUP BY CASE WHEN v.referrer IS NULL OR v.referrer = '' THEN '(direct)'
+              ELSE COALESCE(v.referrer_host, '(unknown)') END
 ORDER BY visits DESC, source
 LIMIT 100

@@ -2,15 +2,11 @@
 -- description: The pages where sessions begin (a new session after 30 minutes without a view).
 -- chart: bar
 -- order: 25
-WITH v AS (
-    SELECT v.cid, v.doc_uri, v.datetime,
-           LAG(v.datetime) OVER (PARTITION BY v.cid ORDER BY v.datetime, v.id) AS prev
-    FROM visits v
-    WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
-)
-SELECT COALESCE(doc_uri, '(unknown)') AS page, COUNT(*) AS entries
-FROM v
-WHERE prev IS NULL OR {{ seconds_between("prev", "datetime") }} > 1800
-GROUP BY COALESCE(doc_uri, '(unknown)')
+-- A session's first view has session_seq 1 (sessions are stitched when visits are stored).
+SELECT COALESCE(v.doc_uri, '(unknown)') AS page, COUNT(*) AS entries
+FROM visits v
+WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+  AND v.session_seq = 1
+GROUP BY COALESCE(v.doc_uri, '(unknown)')
 ORDER BY entries DESC, page
 LIMIT 100

@@ -1,30 +1,28 @@
 -- title: Summary
 -- description: Visitors, page views, sessions (a visitor's views with gaps of at most
--- description: 30 minutes), the share of one-view sessions and their average length in seconds.
+-- description: 30 minutes, counted in the range they start in), the share of one-view
+-- description: sessions and their average length in seconds.
 -- chart: kpi
 -- order: 1
--- One pass: each view's gap to the visitor's previous and next view says whether it starts
--- or ends a session, and a session's length is the sum of the gaps inside it. A visitor's
--- first view in the range is the one without a previous view, which counts visitors
--- without a separate COUNT(DISTINCT).
-WITH g AS (
-    SELECT
-           {{ seconds_between("LAG(v.datetime) OVER (PARTITION BY v.cid ORDER BY v.datetime, v.id)", "v.datetime") }} AS gap_before,
-           {{ seconds_between("v.datetime", "LEAD(v.datetime) OVER (PARTITION BY v.cid ORDER BY v.datetime, v.id)") }} AS gap_after
+-- Sessions are stitched when visits are stored: an entry view has session_seq 1, a
+-- session's second view session_seq 2, and session_gap holds the seconds since the
+-- session's previous view. So sessions are entries, one-view sessions are entries minus
+-- second views, and a session's length is the sum of its gaps. A session belongs to the
+-- range it starts in; its later views are read up to a day past the range's end.
+WITH t AS (
+    SELECT COUNT(DISTINCT CASE WHEN v.datetime < :t1_next THEN v.cid END) AS visitors,
+           SUM(CASE WHEN v.datetime < :t1_next THEN 1 ELSE 0 END) AS views,
+           SUM(CASE WHEN v.session_seq = 1 AND v.datetime < :t1_next THEN 1 ELSE 0 END) AS sessions,
+           SUM(CASE WHEN v.session_seq = 2 AND v.session_start < :t1_next
+                    AND v.session_start >= :t0 THEN 1 ELSE 0 END) AS continued,
+           SUM(CASE WHEN v.session_start < :t1_next AND v.session_start >= :t0
+                    THEN v.session_gap ELSE 0 END) AS seconds
     FROM visits v
-    WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
-), t AS (
-    SELECT SUM(CASE WHEN gap_before IS NULL THEN 1 ELSE 0 END) AS visitors,
-           COUNT(*) AS views,
-           SUM(CASE WHEN gap_before IS NULL OR gap_before > 1800 THEN 1 ELSE 0 END) AS sessions,
-           SUM(CASE WHEN (gap_before IS NULL OR gap_before > 1800)
-                     AND (gap_after IS NULL OR gap_after > 1800) THEN 1 ELSE 0 END) AS bounces,
-           SUM(CASE WHEN gap_before <= 1800 THEN gap_before ELSE 0 END) AS seconds
-    FROM g
+    WHERE v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }} AND v.is_bot = FALSE
 )
 SELECT COALESCE(visitors, 0) AS visitors,
-       views,
+       COALESCE(views, 0) AS views,
        COALESCE(sessions, 0) AS sessions,
-       COALESCE({{ ratio("bounces", "sessions") }}, 0) AS bounce_rate,
+       COALESCE({{ ratio("sessions - continued", "sessions") }}, 0) AS bounce_rate,
        COALESCE({{ ratio("seconds", "sessions") }}, 0) AS avg_duration
 FROM t
