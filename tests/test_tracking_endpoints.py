@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from crumby import create_app
 from crumby.extensions import db
 from crumby.models import Event, Visit
 
@@ -253,9 +254,44 @@ def test_size_limit_is_configurable(app, client):
 
 
 def test_other_methods_get_405_json(client):
-    response = client.put("/visit", json={"dl": PAGE})
-    assert response.status_code == 405
-    assert response.get_json()["error"]
+    for method in ("PUT", "DELETE", "PATCH"):
+        response = client.open("/visit", method=method, json={"dl": PAGE})
+        assert response.status_code == 405
+        assert method in response.get_json()["error"]
+        assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+
+
+def test_only_the_exact_hit_paths_are_hits(app, client):
+    for path in ("/visit/", "/visit/x", "/visits", "/event/"):
+        response = client.post(path, json={"dl": PAGE, "en": "x"})
+        assert response.status_code in (404, 405), path
+        assert response.get_json()["error"]
+    assert count(app, Visit) == 0 and count(app, Event) == 0
+
+
+def test_an_unreachable_database_answers_hits_with_503_json(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:////nonexistent-dir/x/crumby.db"})
+    response = app.test_client().post("/visit", json={"dl": PAGE})
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "database unavailable"}
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_bug_in_a_hit_is_logged_and_answered_500_json_not_a_traceback(app, monkeypatch, caplog):
+    from crumby.tracking import endpoint
+
+    def broken(*_args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(endpoint, "enrich", broken)
+    app.testing = False
+    response = app.test_client().post("/visit", json={"dl": PAGE})
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal server error"}
+    assert "a bug" in caplog.text  # the traceback goes to the log, not to the caller
+    app.testing = True
+    with pytest.raises(RuntimeError):  # a testing app raises, as Flask does
+        app.test_client().post("/visit", json={"dl": PAGE})
 
 
 def test_over_long_fields_are_truncated_to_their_columns(app, client):
@@ -295,15 +331,29 @@ def test_text_databases_refuse_is_cleaned_not_a_500(app, client):
     assert visit.doc_title == "nul and lone ? surrogate and emoji \U0001f375"
 
 
-def test_hits_skip_the_session_cookie_but_pages_keep_it(app):
+def test_hits_are_answered_before_flask_and_touch_no_session(app, client):
+    """/visit and /event skip Flask's request machinery (hooks, sessions): it is their hot path."""
     from flask.sessions import NullSession, SecureCookieSession
 
-    for path in ("/visit", "/event", "/cmb.js"):
-        with app.test_request_context(path, method="POST"):
-            assert isinstance(app.session_interface.open_session(app, _request()), NullSession)
+    seen: list[str] = []
+    app.before_request(lambda: seen.append(request_path()))
+    client.set_cookie("session", "a-forged-or-stale-session-cookie")
+    assert client.post("/visit", json={"dl": PAGE}).status_code == 204
+    hit = client.post("/event", json={"en": "x"})
+    assert hit.status_code == 204 and "Set-Cookie" not in hit.headers
+    assert client.get("/cmb.js").status_code == 200
+    assert seen == ["/cmb.js"], "only the script went through Flask"
+    with app.test_request_context("/cmb.js"):
+        assert isinstance(app.session_interface.open_session(app, _request()), NullSession)
     with app.test_request_context("/"):
         session = app.session_interface.open_session(app, _request())
         assert isinstance(session, SecureCookieSession)
+
+
+def request_path() -> str:
+    from flask import request
+
+    return request.path
 
 
 def _request():
@@ -332,7 +382,7 @@ def test_a_chunked_body_without_content_length_is_read_and_limited(app, client):
 def test_head_requests_answer_like_get_but_record_nothing(app, client):
     response = client.head("/visit?" + urlencode({"dl": PAGE}))
     assert response.status_code == 200
-    assert response.mimetype == "image/gif"
+    assert response.mimetype == "image/gif" and response.data == b""
     assert client.head("/visit").status_code == 400
     assert count(app, Visit) == 0
 

@@ -1,8 +1,8 @@
 """Tracking: serves cmb.js and turns /visit and /event hits into rows.
 
-``bp`` needs no CSRF token (browsers on other sites post to it); an app with
-Flask-WTF's CSRFProtect must exempt it, which ``init_app`` does when the
-protection is already set up, and ``csrf.exempt(bp)`` does otherwise.
+``bp`` serves /cmb.js. The hits themselves are answered by ``HitEndpoints``,
+a WSGI middleware that ``init_app`` puts in front of the Flask app (see
+``endpoint`` for why), so they need no CSRF exemption and open no session.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ from flask.sessions import SessionInterface
 
 bp = Blueprint("tracking", __name__)
 
-#: hit paths never read or write the session cookie
-SESSIONLESS_PATHS = frozenset({"/visit", "/event", "/cmb.js"})
+#: paths that never read or write the session cookie (hits never reach Flask at all)
+SESSIONLESS_PATHS = frozenset({"/cmb.js"})
 
 from crumby.tracking import views  # noqa: E402,F401  (registers the routes)
 
 
 def init_app(app: Flask) -> None:
-    """Register the blueprint and the GeoIP state; exempt the hits from CSRF if protected."""
+    """Register the blueprint, the GeoIP state and the hit endpoints in front of the app."""
     from crumby import geo
+    from crumby.tracking.endpoint import HitEndpoints
 
     geo.init_app(app)
     app.register_blueprint(bp)
+    if not isinstance(app.wsgi_app, HitEndpoints):
+        app.wsgi_app = HitEndpoints(app, app.wsgi_app)  # type: ignore[method-assign]
     if not isinstance(app.session_interface, HitsWithoutSession):
         app.session_interface = HitsWithoutSession(app.session_interface)
     csrf = app.extensions.get("csrf")
@@ -34,7 +37,7 @@ def init_app(app: Flask) -> None:
 
 
 class HitsWithoutSession(SessionInterface):
-    """The app's session interface, except that hits get a null session.
+    """The app's session interface, except that /cmb.js gets a null session.
 
     Opening the signed session cookie costs a hit more than all of its own
     parsing, and a hit has no use for it (cookies of another site's visitor
@@ -45,7 +48,7 @@ class HitsWithoutSession(SessionInterface):
         self.inner = inner
 
     def open_session(self, app: Flask, request: Request) -> Any:
-        """A null session for hits; the wrapped interface's session for everything else."""
+        """A null session for /cmb.js; the wrapped interface's session for everything else."""
         if request.path in SESSIONLESS_PATHS:
             return self.make_null_session(app)
         return self.inner.open_session(app, request)

@@ -10,9 +10,11 @@ costs no more than reading ``limit + 1`` bytes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote_plus
 
-from flask import Request
+from werkzeug.wsgi import get_input_stream
 
 #: more fields than this in one hit is not a browser talking
 MAX_FIELDS = 200
@@ -27,31 +29,30 @@ class HitError(Exception):
         self.message = message
 
 
-def read_params(request: Request, limit: int) -> dict[str, str]:
+def read_params(environ: Mapping[str, Any], limit: int) -> dict[str, str]:
     """All parameters of a hit as strings; HitError for oversized or unparsable input."""
-    environ = request.environ  # straight from the WSGI environ: this runs for every hit
     query = environ.get("QUERY_STRING", "")
     if len(query) > limit:
         raise HitError(413, f"query string larger than {limit} bytes")
     params = _parse_form(query.encode("latin-1", "replace")) if query else {}
-    if request.method == "POST":
-        body = _read_body(request, limit)
+    if environ.get("REQUEST_METHOD") == "POST":
+        body = _read_body(environ, limit)
         if body:
             mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
             params.update(_parse_body(body, mimetype))
     return params
 
 
-def _read_body(request: Request, limit: int) -> bytes:
-    raw_length = request.environ.get("CONTENT_LENGTH")
+def _read_body(environ: Mapping[str, Any], limit: int) -> bytes:
+    raw_length = environ.get("CONTENT_LENGTH")
     if raw_length and raw_length.isdigit():
         # A declared length: read exactly that, no more (the common, cheap case).
         length = int(raw_length)
         if length > limit:
             raise HitError(413, f"body larger than {limit} bytes")
-        return request.environ["wsgi.input"].read(length) if length else b""
-    # Chunked or undeclared: werkzeug's stream knows where the body ends.
-    body = request.stream.read(limit + 1)
+        return environ["wsgi.input"].read(length) if length else b""
+    # Chunked or undeclared: werkzeug knows whether and where such a body ends.
+    body = get_input_stream(environ, safe_fallback=True).read(limit + 1)  # type: ignore[arg-type]
     if len(body) > limit:
         raise HitError(413, f"body larger than {limit} bytes")
     return body
