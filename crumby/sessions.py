@@ -32,7 +32,16 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import CompoundSelect, Connection, Select, bindparam, select, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    DateTime,
+    Select,
+    bindparam,
+    select,
+    union_all,
+    update,
+)
 
 from crumby.models import Visit
 
@@ -67,21 +76,25 @@ def follow(last: Last | None, when: dt.datetime) -> tuple[Last, float]:
 
 @functools.lru_cache(maxsize=64)
 def _newest_views_statement(count: int) -> Select | CompoundSelect:
-    """The lookup of ``count`` visitors' newest views, built once per size.
+    """The lookup of ``count`` visitors' newest views since ``:since``, built once per size.
 
     A ``UNION ALL`` of ``WHERE cid = ? ORDER BY datetime DESC, id DESC LIMIT 1``
     probes runs on every database and reads one entry of the (cid, datetime,
     id) index per visitor, however many views they have; ``GROUP BY cid`` with
-    ``MAX(datetime)`` would read all of them. The probe names no other bound
-    (such as "the last 30 minutes"): a range on datetime would tempt a planner
-    with stale statistics into the datetime index and a sort.
+    ``MAX(datetime)`` would read all of them. ``datetime >= :since`` (only a
+    view of the last 30 minutes can continue a session) bounds the work where
+    a planner without table statistics reads the datetime index instead.
     """
     visits = Visit.__table__
 
     def probe(n: int) -> Select:
         return (
             select(visits.c.cid, visits.c.datetime, visits.c.session_start, visits.c.session_seq)
-            .where(visits.c.cid == bindparam(f"cid{n}"), visits.c.session_seq.is_not(None))
+            .where(
+                visits.c.cid == bindparam(f"cid{n}"),
+                visits.c.datetime >= bindparam("since", type_=DateTime()),
+                visits.c.session_seq.is_not(None),
+            )
             .order_by(visits.c.datetime.desc(), visits.c.id.desc())
             .limit(1)
         )
@@ -91,14 +104,17 @@ def _newest_views_statement(count: int) -> Select | CompoundSelect:
     return union_all(*(select(probe(n).subquery()) for n in range(count)))
 
 
-def newest_views(connection: Connection, cids: Iterable[str | None]) -> dict[str, Last]:
-    """Each visitor's newest stitched view, one index probe per visitor id."""
+def newest_views(
+    connection: Connection, cids: Iterable[str | None], since: dt.datetime
+) -> dict[str, Last]:
+    """Each visitor's newest stitched view at or after ``since``, one index probe per visitor."""
     found: dict[str, Last] = {}
     wanted = sorted({cid for cid in cids if cid is not None})
     for begin in range(0, len(wanted), CHUNK):
         chunk = wanted[begin : begin + CHUNK]
         statement = _newest_views_statement(len(chunk))
-        params = {f"cid{n}": cid for n, cid in enumerate(chunk)}
+        params: dict[str, Any] = {f"cid{n}": cid for n, cid in enumerate(chunk)}
+        params["since"] = since
         for cid, when, start, seq in connection.execute(statement, params):
             found[cid] = Last(when, start, seq)
     return found
@@ -110,7 +126,9 @@ def stitch_batch(connection: Connection, rows: Sequence[dict[str, Any]]) -> None
     ``connection`` must see the stored visits; rows are taken in time order,
     so several views of one visitor in the same batch chain correctly.
     """
-    last = newest_views(connection, (row.get("cid") for row in rows))
+    # only a view in the last SESSION_TIMEOUT seconds can continue a session
+    since = min(row["datetime"] for row in rows) - dt.timedelta(seconds=SESSION_TIMEOUT)
+    last = newest_views(connection, (row.get("cid") for row in rows), since)
     for row in sorted(rows, key=lambda row: row["datetime"]):
         cid = row.get("cid")
         current, gap = follow(last.get(cid) if cid is not None else None, row["datetime"])
@@ -128,6 +146,10 @@ def stitch_missing(connection: Connection) -> int:
     stored late or out of order end up exactly where they belong.
     """
     visits = Visit.__table__
+    if connection.dialect.name == "postgresql":
+        # Without statistics (a table filled moments ago, a server with autovacuum
+        # off) PostgreSQL may read "WHERE id = ?" off the whole (cid, datetime, id) index.
+        connection.exec_driver_sql("ANALYZE visits")
     changed = connection.execute(
         update(visits)
         .where(visits.c.cid.is_(None), visits.c.session_seq.is_(None))

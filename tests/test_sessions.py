@@ -203,11 +203,15 @@ def test_newest_views_finds_each_visitors_last_view_among_many(app):
     with app.app_context():
         db.session.execute(sa.insert(Visit), rows)
         stitch_missing(db.session.connection())
-        found = newest_views(db.session.connection(), [f"v{n}" for n in range(count)] + ["nobody"])
+        wanted = [f"v{n}" for n in range(count)] + ["nobody"]
+        found = newest_views(db.session.connection(), wanted, since=T)
+        recent = newest_views(db.session.connection(), wanted, since=T + _minutes(5))
         db.session.commit()
     assert len(found) == count
     assert found["v3"] == Last(T + _minutes(4), T, 2)
     assert all(found[f"v{n}"].datetime == T + _minutes(n % 7 + 1) for n in range(count))
+    # only views since the given time: those that could still continue a session
+    assert set(recent) == {f"v{n}" for n in range(count) if n % 7 + 1 >= 5}
 
 
 # ---- databases from before these columns ----------------------------------------------------

@@ -140,6 +140,10 @@ def test_cid_cookie_is_set_once_and_reused_across_pages(app, site, visitor):
     assert second.utm_source == "newsletter"
     assert second.referrer == site + "/"
     assert first.cid == second.cid == cid == cookie(visitor, "cid")
+    # the two pages are one session: its entry view, then its second view
+    assert (first.session_seq, second.session_seq) == (1, 2)
+    assert first.session_start == second.session_start == first.datetime
+    assert second.doc_host == "127.0.0.1" and second.referrer_host == "127.0.0.1"
     assert visitor.js_errors == []
 
 
