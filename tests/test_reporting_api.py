@@ -355,6 +355,36 @@ def test_a_slow_query_is_stopped_with_504(folder_client, folder, caplog):
     assert folder_client.get("/api/public/visits").status_code == 200
 
 
+SESSION_STATE = {
+    "sqlite": ["PRAGMA query_only"],
+    "mysql": [
+        "SELECT @@session.tx_read_only",  # MariaDB; MySQL 8 calls it transaction_read_only
+        "SELECT @@session.max_statement_time = @@global.max_statement_time",
+        "SELECT @@session.max_length_for_sort_data = @@global.max_length_for_sort_data",
+    ],
+    "postgresql": ["SHOW transaction_read_only", "SHOW statement_timeout"],
+}
+
+
+def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_path, app):
+    """Read-only mode, time limit and sort settings end with the report: hits share the pool."""
+    one = make_app(
+        database_url, tmp_path, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0}
+    )
+
+    def state() -> list:
+        with one.app_context(), db.engine.connect() as conn:
+            queries = SESSION_STATE[conn.dialect.name]
+            return [conn.exec_driver_sql(q).scalar() for q in queries]
+
+    before = state()
+    assert one.test_client().get("/api/public/summary").status_code == 200
+    assert state() == before
+    assert one.test_client().post("/visit", json={"dl": "https://s.example/"}).status_code == 204
+    with one.app_context():
+        db.engine.dispose()
+
+
 @pytest.mark.parametrize(
     ("source", "words"),
     [
