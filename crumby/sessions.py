@@ -33,11 +33,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     Connection,
     DateTime,
     Select,
     bindparam,
+    or_,
     select,
     union_all,
     update,
@@ -152,14 +154,12 @@ def stitch_missing(connection: Connection) -> int:
         connection.exec_driver_sql("ANALYZE visits")
     changed = connection.execute(
         update(visits)
-        .where(visits.c.cid.is_(None), visits.c.session_seq.is_(None))
+        .where(visits.c.cid.is_(None), _unstitched())
         .values(session_start=visits.c.datetime, session_seq=1, session_gap=0.0)
     ).rowcount
     cids = list(
         connection.scalars(
-            select(visits.c.cid)
-            .where(visits.c.session_seq.is_(None), visits.c.cid.is_not(None))
-            .distinct()
+            select(visits.c.cid).where(_unstitched(), visits.c.cid.is_not(None)).distinct()
         )
     )
     statement = (
@@ -177,6 +177,16 @@ def stitch_missing(connection: Connection) -> int:
             connection.execute(statement, updates)
             changed += len(updates)
     return max(changed, 0)
+
+
+def _unstitched() -> ColumnElement[bool]:
+    """Visits that lack any of the session columns."""
+    visits = Visit.__table__
+    return or_(
+        visits.c.session_seq.is_(None),
+        visits.c.session_start.is_(None),
+        visits.c.session_gap.is_(None),
+    )
 
 
 def _restitch(connection: Connection, cids: list[str]) -> Iterable[dict[str, Any]]:

@@ -180,6 +180,14 @@ def test_stitch_missing_puts_imported_views_in_their_sessions(app):
     assert sorted(tuple(row) for row in anonymous) == [(1, 0.0), (1, 0.0)], "each alone"
 
 
+def test_a_view_missing_any_session_column_counts_as_unstitched(app):
+    _add(app, {"cid": "half", "datetime": T, "session_seq": 1, "session_start": T})
+    with app.app_context():
+        assert stitch_missing(db.session.connection()) == 1
+        db.session.commit()
+    assert _stored(app, "half") == [(T, 1, 0.0)]
+
+
 def test_a_late_view_inside_a_stored_session_is_restitched_with_its_neighbours(app):
     _add(app, *({"cid": "late", "datetime": T + _minutes(m)} for m in (0, 40)))
     with app.app_context():
