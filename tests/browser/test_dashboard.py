@@ -159,6 +159,35 @@ def test_a_visitor_who_is_not_logged_in_sees_only_public_reports(served, traffic
     assert page.js_errors == []  # and no 401 from asking for the private list
 
 
+#: where, across its canvas, the visits chart drew its first series (0 = left edge, 1 = right)
+FIRST_SERIES_X = """(() => {
+  const canvas = document.querySelector('#report-public-visits .chart canvas');
+  const probe = document.createElement('span');
+  probe.style.color = getComputedStyle(canvas).getPropertyValue('--series-1').trim();
+  document.body.appendChild(probe);
+  const [r, g, b] = getComputedStyle(probe).color.match(/\\d+/g).map(Number);
+  probe.remove();
+  const {width, height} = canvas;
+  const px = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+  let sum = 0, n = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const near = Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 60;
+    if (near && px[i + 3] > 200) { sum += (i / 4) % width; n++; }
+  }
+  return n ? sum / n / width : null;
+})()"""
+
+
+def test_a_single_day_is_drawn_inside_its_own_day(served, traffic, page):
+    """'Today' is one point per series: it stands mid-chart, not at the edge of a span of years."""
+    open_dashboard(page, served.url + "/?days=1")
+    assert page.locator("#report-public-visits summary").inner_text() == "Table (1 row)"
+    where = page.evaluate(FIRST_SERIES_X)
+    assert where is not None and 0.3 < where < 0.7, where
+    screenshot(page, "dashboard-today")
+    assert page.js_errors == []
+
+
 def test_changing_the_range_updates_every_report_without_reloading(served, traffic, page):
     open_dashboard(page, served.url + "/?days=7")
     page.evaluate("window.__same_page = true")

@@ -51,6 +51,7 @@
     return range.from ? "from=" + encodeURIComponent(range.from) + "&to=" + encodeURIComponent(range.to) : "days=" + range.days;
   }
 
+  function rowCount(n) { return n + (n === 1 ? " row" : " rows"); }
   function withQuery(url, query) { return url + (url.indexOf("?") >= 0 ? "&" : "?") + query; }
 
   function describe(resolved) {
@@ -205,7 +206,7 @@
       if (options.limit && type === "line") {
         // a time series' table is long and the chart already shows it: folded away, whole
         var details = R.el("details");
-        details.appendChild(R.el("summary", null, "Table (" + (report.data || []).length + " rows)"));
+        details.appendChild(R.el("summary", null, "Table (" + rowCount((report.data || []).length) + ")"));
         details.appendChild(R.renderTable(report, 0));
         table.appendChild(details);
       } else {

@@ -331,7 +331,18 @@
       duration: function (u, splits) { return splits.map(formatDuration); },
     };
     var axes = [{ stroke: axisColour, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } }];
-    var scales = { x: { time: true } };
+    var hourly = data.length && String(data[0][0]).length > 10;
+    // Given a single day (or hour), uPlot spreads the axis over years from it:
+    // centre it in its own day (or hour) instead.
+    var scales = {
+      x: {
+        time: true,
+        range: function (u, min, max) {
+          var pad = hourly ? 1800 : 43200;
+          return xs.length === 1 ? [xs[0] - pad, xs[0] + pad] : [min, max];
+        },
+      },
+    };
     kinds.forEach(function (k, n) {
       scales[k] = { auto: true, range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; } };
       axes.push({
@@ -339,7 +350,6 @@
         grid: { show: n === 0, stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
       });
     });
-    var hourly = data.length && String(data[0][0]).length > 10;
     var width = Math.max(container.clientWidth || 0, 280);
     var opts = {
       width: width,
