@@ -194,14 +194,11 @@ def fill_hosts(connection: Connection, chunk: int = 5000) -> int:
         if not rows:
             return changed
         after = rows[-1][0]
+        hosts = [(id_, models.url_host(uri), models.url_host(ref)) for id_, uri, ref in rows]
         updates = [
-            {
-                "_id": id_,
-                "_doc_host": models.url_host(uri),
-                "_referrer_host": models.url_host(referrer),
-            }
-            for id_, uri, referrer in rows
-            if models.url_host(uri) or models.url_host(referrer)
+            {"_id": id_, "_doc_host": doc_host, "_referrer_host": referrer_host}
+            for id_, doc_host, referrer_host in hosts
+            if doc_host or referrer_host
         ]
         if updates:
             connection.execute(statement, updates)

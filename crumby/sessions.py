@@ -152,11 +152,12 @@ def stitch_missing(connection: Connection) -> int:
         # Without statistics (a table filled moments ago, a server with autovacuum
         # off) PostgreSQL may read "WHERE id = ?" off the whole (cid, datetime, id) index.
         connection.exec_driver_sql("ANALYZE visits")
-    changed = connection.execute(
+    alone = connection.execute(
         update(visits)
         .where(visits.c.cid.is_(None), _unstitched())
         .values(session_start=visits.c.datetime, session_seq=1, session_gap=0.0)
-    ).rowcount
+    )
+    changed = max(alone.rowcount, 0)  # a driver that cannot tell says -1
     cids = list(
         connection.scalars(
             select(visits.c.cid).where(_unstitched(), visits.c.cid.is_not(None)).distinct()
@@ -176,7 +177,7 @@ def stitch_missing(connection: Connection) -> int:
         if updates:
             connection.execute(statement, updates)
             changed += len(updates)
-    return max(changed, 0)
+    return changed
 
 
 def _unstitched() -> ColumnElement[bool]:

@@ -2,7 +2,10 @@
 
 ``bp`` serves /cmb.js. The hits themselves are answered by ``HitEndpoints``,
 a WSGI middleware that ``init_app`` puts in front of the Flask app (see
-``endpoint`` for why), so they need no CSRF exemption and open no session.
+``endpoint`` for why), so they never meet Flask's CSRF check or session. The
+blueprint stays CSRF-exempt all the same (``crumby.csrf`` exempts the hit
+paths and the ``tracking`` blueprint by name), as anything it serves is for
+other sites' pages.
 """
 
 from __future__ import annotations

@@ -151,6 +151,7 @@ class HitEndpoints:
 
 
 def _json(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The ``{"error": ...}`` of ``crumby.errors.json_error``, without an app context."""
     body = json.dumps({"error": message}).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     return status, headers, body
