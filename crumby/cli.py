@@ -333,9 +333,12 @@ def demo_command(host: str, port: int, path: str, reset: bool) -> None:
 
 
 from crumby.reporting.commands import check_command, query_command  # noqa: E402
+from crumby.sites.commands import COMMANDS as SITE_COMMANDS  # noqa: E402
 
 cli.add_command(query_command)
 cli.add_command(check_command)
+for _command in SITE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The database connection tuned per dialect, table creation on first use, and migrations.
+"""The database connection (tuned by its ``crumby.store`` spec), tables on first use, migrations.
 
 Schema changes are tracked by a one-row ``crumby_schema`` table rather than
 Alembic: Crumby owns its few tables, upgrades must run unattended on the
@@ -14,12 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, bindparam, event, inspect, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Connection, bindparam, inspect, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from crumby import models
 from crumby.extensions import db
+from crumby.store import spec_for_uri, spec_of
 
 #: the calendar covers every day a report's range may ask for
 CALENDAR_START = dt.date(2000, 1, 1)
@@ -41,78 +42,181 @@ def _add_columns(connection: Connection, table: str, names: list[str]) -> None:
         )
 
 
-def _recreate_index(connection: Connection, table: str, name: str) -> None:
-    """Rebuild a model index whose stored columns differ from the model's."""
-    index = next(i for i in db.metadata.tables[table].indexes if i.name == name)
-    stored = {i["name"]: i["column_names"] for i in inspect(connection).get_indexes(table)}
-    if stored.get(name) == [column.name for column in index.columns]:
-        return
-    if name in stored:
-        quote = connection.dialect.identifier_preparer.quote
-        on_table = f" ON {quote(table)}" if connection.dialect.name == "mysql" else ""
-        connection.exec_driver_sql(f"DROP INDEX {quote(name)}{on_table}")
-    index.create(connection)
-
-
 def _v2_hosts_and_sessions(connection: Connection) -> None:
-    """Version 2: page and referrer hosts, and sessions stitched at ingest, for fast reports."""
-    from crumby import sessions
-
+    """Version 2: page and referrer hosts, and session columns (stitched by version 3)."""
     _add_columns(
         connection,
         "visits",
         ["doc_host", "referrer_host", "session_start", "session_seq", "session_gap"],
     )
-    _recreate_index(connection, "visits", "ix_visits_cid_datetime")
     fill_hosts(connection)
-    sessions.stitch_missing(connection)
+
+
+#: indexes of versions 1 and 2, replaced by ones that lead with site_id
+_OLD_INDEXES = {
+    "visits": ("ix_visits_datetime", "ix_visits_cid_datetime"),
+    "events": ("ix_events_datetime", "ix_events_cid"),
+}
+#: where rows whose page has no host go when the database holds several sites
+UNATTRIBUTED_HOST = "unattributed.invalid"
+
+
+def _v3_sites(connection: Connection) -> None:
+    """Version 3: sites, a site on every row, page paths, indexes that lead with the site.
+
+    Every host found in the pages' URLs becomes a site (``www.`` folded; UTC,
+    private, as contract section 5 says). An event without a page URL goes to
+    its visitor's site, a row with no host at all to the only site, or to
+    ``unattributed.invalid`` when there are several: nothing is lost.
+    Sessions are re-stitched per site.
+    """
+    from crumby.ingest.sessions import restitch
+    from crumby.sites.registry import fold_host
+
+    spec = spec_of(connection)
+    _add_columns(connection, "visits", ["site_id", "doc_path"])
+    _add_columns(connection, "events", ["site_id"])
+    visits, events, sites = (db.metadata.tables[n] for n in ("visits", "events", "sites"))
+    hosts = {
+        fold_host(host)
+        for (host,) in connection.execute(select(visits.c.doc_host).distinct())
+        if host
+    }
+    for (uri,) in connection.execute(select(events.c.doc_uri).distinct()):
+        if models.url_host(uri):
+            hosts.add(fold_host(models.url_host(uri)))  # type: ignore[arg-type]
+    known = {host for (host,) in connection.execute(select(sites.c.host))}
+    for host in sorted(hosts - known):
+        connection.execute(
+            sites.insert().values(
+                host=host[: models.HOST_LENGTH], timezone="UTC", public=False,
+                created_at=models.utcnow(), data_version=0,
+            )
+        )
+    site_of = {host: id_ for id_, host in connection.execute(select(sites.c.id, sites.c.host))}
+    fallback = _fallback_site(connection, site_of)
+    # visits: by page host, in chunks of ids; their path too
+    _fill_in_chunks(
+        connection, visits, (visits.c.doc_uri, visits.c.doc_host),
+        lambda uri, host: {
+            "_site": site_of.get(fold_host(host)) if host else None,
+            "_path": models.url_path(uri),
+        },
+        {"site_id": bindparam("_site"), "doc_path": bindparam("_path")},
+        fallback,
+    )
+    _fill_in_chunks(
+        connection, events, (events.c.doc_uri,),
+        lambda uri: {"_site": site_of.get(fold_host(models.url_host(uri) or ""))},
+        {"site_id": bindparam("_site")},
+        None,
+    )
+    # events without a page: their visitor's site, else the fallback
+    orphans = connection.execute(
+        select(events.c.cid).where(events.c.site_id.is_(None), events.c.cid.is_not(None))
+        .distinct()
+    ).scalars().all()
+    for cid in orphans:
+        site_id = connection.execute(
+            select(visits.c.site_id).where(visits.c.cid == cid).order_by(visits.c.id).limit(1)
+        ).scalar()
+        if site_id is not None:
+            connection.execute(
+                events.update()
+                .where(events.c.cid == cid, events.c.site_id.is_(None))
+                .values(site_id=site_id)
+            )
+    if connection.execute(select(events.c.id).where(events.c.site_id.is_(None)).limit(1)).first():
+        fallback = fallback or _fallback_site(connection, site_of, force=True)
+        connection.execute(
+            events.update().where(events.c.site_id.is_(None)).values(site_id=fallback)
+        )
+    stored = {
+        table: {i["name"] for i in inspect(connection).get_indexes(table)}
+        for table in _OLD_INDEXES
+    }
+    for table, names in _OLD_INDEXES.items():
+        for name in names:
+            if name in stored[table]:
+                spec.drop_index(connection, table, name)
+        for index in db.metadata.tables[table].indexes:
+            if index.name not in stored[table]:
+                index.create(connection)
+    restitch(connection, everything=True)
+
+
+def _fallback_site(
+    connection: Connection, site_of: dict[str, int], force: bool = False
+) -> int | None:
+    """The site for rows without a host: the only site, or ``unattributed.invalid``."""
+    has_hostless = force or connection.execute(
+        select(models.Visit.id).where(models.Visit.doc_host.is_(None)).limit(1)
+    ).first()
+    if not has_hostless:
+        return None
+    if len(site_of) == 1:
+        return next(iter(site_of.values()))
+    if UNATTRIBUTED_HOST not in site_of:
+        connection.execute(
+            models.Site.__table__.insert().values(
+                host=UNATTRIBUTED_HOST, timezone="UTC", public=False,
+                created_at=models.utcnow(), data_version=0,
+            )
+        )
+        site_of[UNATTRIBUTED_HOST] = connection.execute(
+            select(models.Site.id).where(models.Site.host == UNATTRIBUTED_HOST)
+        ).scalar_one()
+    return site_of[UNATTRIBUTED_HOST]
+
+
+def _fill_in_chunks(
+    connection: Connection,
+    table: Any,
+    columns: tuple[Any, ...],
+    compute: Callable[..., dict[str, Any]],
+    values: dict[str, Any],
+    fallback: int | None,
+    chunk: int = 5000,
+) -> None:
+    """Fill new columns of every row, ``chunk`` rows per statement, walking the primary key."""
+    statement = table.update().where(table.c.id == bindparam("_id")).values(**values)
+    after = None
+    while True:
+        query = select(table.c.id, *columns).order_by(table.c.id).limit(chunk)
+        if after is not None:
+            query = query.where(table.c.id > after)
+        rows = connection.execute(query).all()
+        if not rows:
+            return
+        after = rows[-1][0]
+        updates = []
+        for id_, *cells in rows:
+            update = compute(*cells)
+            if "_site" in update and update["_site"] is None:
+                update["_site"] = fallback
+            updates.append({"_id": id_, **update})
+        connection.execute(statement, updates)
 
 
 #: each step upgrades version N to N+1; a fresh database is created at the newest
-MIGRATIONS: list[Callable[[Connection], None]] = [_v2_hosts_and_sessions]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v2_hosts_and_sessions, _v3_sites]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
-
-SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 class DatabaseError(Exception):
     """The database is unreachable or refused the schema; the message is one line."""
 
 
-def engine_options(uri: str) -> dict[str, Any]:
-    """Pool settings that suit a long-running web server for this URL's dialect."""
-    backend = make_url(uri).get_backend_name()
-    if backend == "sqlite":
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 3600}
-    if backend == "mysql":
-        options["connect_args"] = {"charset": "utf8mb4"}
-    return options
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside the writer; foreign keys make deletes cascade."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
-
-
 def init_app(app: Flask) -> None:
     """Bind Flask-SQLAlchemy with per-dialect options and create tables lazily."""
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    options = engine_options(uri)
+    spec = spec_for_uri(uri)
+    options = spec.engine_options(uri)
     options.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     with app.app_context():
-        engine: Engine = db.engine
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+        spec.install(db.engine)
     app.extensions["crumby.schema"] = {"lock": threading.Lock(), "ready": False}
 
     @app.before_request

@@ -3,8 +3,9 @@
 The rows look like what the tracker stores: a daily and weekly rhythm with a
 slow upward trend, visitors who come back, a plausible mix of pages,
 referrers, campaigns, countries (with coordinates and time zones), browsers,
-devices and languages, events, and a few bots. Everything is written through
-the models in crumby.models, so it lands in whatever database the app uses.
+devices and languages, events, and a few bots. Everything is stored through
+the ingest pipeline (``crumby.ingest``), as the tracker's hits are, under the
+public demo site ``example.com``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import math
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from flask import current_app
 
+from crumby import clock, ingest
 from crumby.extensions import db
 from crumby.models import Event, Visit
-from crumby.sessions import stitch_missing
+from crumby.sites import SiteError, add_site, find_site
 
 SITE = "https://www.example.com"
+#: the demo site's registered host (``www.`` is folded away)
+SITE_HOST = "example.com"
 
 #: (path, title, weight as a landing page)
 PAGES = [
@@ -221,31 +225,52 @@ def _sessions_per_day(
     return max(0, int(rng.gauss(base * weekly * trend * bump, base * 0.08)))
 
 
+def register_site(public: bool = True, timezone: str = "UTC") -> None:
+    """Register the demo site unless it is (the README's first command needs no login)."""
+    with db.engine.begin() as connection:
+        if find_site(connection, SITE_HOST) is None:
+            try:
+                add_site(connection, SITE_HOST, timezone, public)
+            except SiteError:  # registered by another process a moment ago
+                pass
+
+
 def generate(
     days: int = 90,
     sessions_per_day: float = 160,
     seed: int = 2026,
     today: dt.date | None = None,
     batch: int = 20_000,
+    now: dt.datetime | None = None,
 ) -> tuple[int, int]:
-    """Write synthetic visits and events for the ``days`` days up to ``today``; return counts."""
+    """Store synthetic visits and events for the ``days`` days up to ``today``; return counts.
+
+    Rows go through the ingest pipeline a few days at a time, in time order,
+    so sessions are stitched exactly as live hits would be. ``now`` (default:
+    the app's clock) is the moment after which nothing is generated.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    register_site()
     rng = random.Random(seed)
-    today = today or dt.datetime.now(dt.UTC).date()
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or clock.now(app)
+    today = today or now.date()
     visitors: list[Visitor] = []
     visit_rows: list[dict] = []
     event_rows: list[dict] = []
     counts = [0, 0]
 
-    def flush(force: bool = False) -> None:
-        if visit_rows and (force or len(visit_rows) >= batch):
-            db.session.execute(insert(Visit), visit_rows)
-            counts[0] += len(visit_rows)
-            visit_rows.clear()
-        if event_rows and (force or len(event_rows) >= batch):
-            db.session.execute(insert(Event), event_rows)
-            counts[1] += len(event_rows)
-            event_rows.clear()
+    def flush(before: dt.datetime | None) -> None:
+        """Store the rows before ``before`` (all with None); later ones wait for their day."""
+        if before is None:
+            visits, events = visit_rows[:], event_rows[:]
+        else:
+            visits = [row for row in visit_rows if row["datetime"] < before]
+            events = [row for row in event_rows if row["datetime"] < before]
+        visit_rows[:] = [row for row in visit_rows if before and row["datetime"] >= before]
+        event_rows[:] = [row for row in event_rows if before and row["datetime"] >= before]
+        stored = ingest.store(app, visits, events)
+        counts[0] += stored[0]
+        counts[1] += stored[1]
 
     hours = list(range(24))
     for index in range(days):
@@ -265,10 +290,10 @@ def generate(
                 _bot_visit(visitor, when, rng, visit_rows)
                 continue
             _session(visitor, when, rng, visit_rows, event_rows, now)
-            flush()
-    flush(force=True)
-    stitch_missing(db.session.connection())  # sessions, as the tracker would have stitched them
-    db.session.commit()
+        # sessions never reach past the next day, so everything before it is complete
+        if len(visit_rows) >= batch:
+            flush(start + dt.timedelta(days=1))
+    flush(None)
     return counts[0], counts[1]
 
 
@@ -386,12 +411,13 @@ def prepare(reset: bool = False) -> tuple[int, int]:
     from crumby import accounts
 
     newest = db.session.scalar(select(func.max(Visit.datetime)))
-    if newest is not None and newest.date() < dt.date.today() - dt.timedelta(days=2):
+    if newest is not None and newest.date() < clock.now().date() - dt.timedelta(days=2):
         reset = True  # a demo from last month would show an empty "last 7 days"
     if reset:
         db.session.execute(delete(Event))
         db.session.execute(delete(Visit))
         db.session.commit()
+    register_site()
     if not db.session.scalar(select(func.count()).select_from(Visit)):
         generate()
     if accounts.find_user(DEMO_USER) is None:

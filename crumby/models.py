@@ -1,4 +1,4 @@
-"""The tables Crumby stores: visits, events, users, API tokens and the calendar.
+"""The tables Crumby stores: sites, visits, events, users, API tokens and the calendar.
 
 Text columns have explicit sizes so that the tracker can truncate over-long
 values to fit (see ``column_length``) instead of failing on strict databases.
@@ -58,13 +58,37 @@ def url_host(url: str | None) -> str | None:
     return host[:HOST_LENGTH] or None
 
 
-def _host_of(column: str) -> Any:
-    """A column default: the host of another column's URL, for rows not stored by the tracker."""
+def url_path(url: str | None) -> str | None:
+    """The path of a URL without query string or fragment (``/`` for a bare host).
 
-    def default(context: Any) -> str | None:
-        return url_host(context.get_current_parameters().get(column))
+    Reports group pages by it, so that ``?utm_source=...`` links do not split
+    one page into many rows.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if not parts.scheme and not parts.netloc:
+        return parts.path or None
+    return parts.path or "/"
 
-    return default
+
+class Site(db.Model):
+    """A registered host name whose hits Crumby stores, with its time zone and visibility."""
+
+    __tablename__ = "sites"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(HOST_LENGTH), unique=True, nullable=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", nullable=False)
+    public: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    #: bumped by every change that rewrites stored data (deletions, a time zone change), so
+    #: that cached report results of the site are never served after it
+    data_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
 
 
 class Visit(db.Model):
@@ -72,18 +96,22 @@ class Visit(db.Model):
 
     __tablename__ = "visits"
     __table_args__ = (
-        Index("ix_visits_datetime", "datetime"),
-        # id too: the tracker reads a visitor's newest view, ties broken by id, off this index
-        Index("ix_visits_cid_datetime", "cid", "datetime", "id"),
+        # every report reads one site's range off this index
+        Index("ix_visits_site_datetime", "site_id", "datetime"),
+        # id too: the pipeline reads a visitor's newest view, ties broken by id, off this index
+        Index("ix_visits_site_cid_datetime", "site_id", "cid", "datetime", "id"),
         MYSQL_TABLE_ARGS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, nullable=False)
     ip: Mapped[str | None] = mapped_column(String(45))
     cid: Mapped[str | None] = mapped_column(String(64))
     datetime: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     doc_title: Mapped[str | None] = mapped_column(String(512))
     doc_uri: Mapped[str | None] = mapped_column(String(2048))
+    #: doc_uri's path without query string or fragment (``url_path``)
+    doc_path: Mapped[str | None] = mapped_column(String(2048))
     doc_enc: Mapped[str | None] = mapped_column(String(32))
     referrer: Mapped[str | None] = mapped_column(String(2048))
     referrer_header: Mapped[str | None] = mapped_column("_referrer", String(2048))
@@ -110,11 +138,9 @@ class Visit(db.Model):
     utm_campaign: Mapped[str | None] = mapped_column(String(255))
     utm_term: Mapped[str | None] = mapped_column(String(255))
     utm_content: Mapped[str | None] = mapped_column(String(255))
-    #: the hosts of doc_uri and referrer (``url_host``), filled on insert
-    doc_host: Mapped[str | None] = mapped_column(String(HOST_LENGTH), default=_host_of("doc_uri"))
-    referrer_host: Mapped[str | None] = mapped_column(
-        String(HOST_LENGTH), default=_host_of("referrer")
-    )
+    #: the hosts of doc_uri and referrer (``url_host``), filled by the ingest pipeline
+    doc_host: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
+    referrer_host: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
     #: where the view stands in its visitor's session; see ``crumby.sessions``
     session_start: Mapped[dt.datetime | None] = mapped_column(DateTime)
     session_seq: Mapped[int | None] = mapped_column(Integer)
@@ -126,12 +152,13 @@ class Event(db.Model):
 
     __tablename__ = "events"
     __table_args__ = (
-        Index("ix_events_datetime", "datetime"),
-        Index("ix_events_cid", "cid"),
+        Index("ix_events_site_datetime", "site_id", "datetime"),
+        Index("ix_events_site_cid", "site_id", "cid"),
         MYSQL_TABLE_ARGS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, nullable=False)
     ip: Mapped[str | None] = mapped_column(String(45))
     cid: Mapped[str | None] = mapped_column(String(64))
     datetime: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
@@ -186,7 +213,7 @@ class ApiToken(db.Model):
 
 
 class Calendar(db.Model):
-    """One row per UTC day, so reports can show days without visits."""
+    """One row per date (midnight), so reports can show days without visits."""
 
     __tablename__ = "calendar"
     __table_args__ = (MYSQL_TABLE_ARGS,)

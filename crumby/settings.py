@@ -89,7 +89,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # tracking
     Setting("HIT_MAX_BYTES", 8192, "largest /visit or /event body or query string; more gets 413"),
-    Setting("ANONYMIZE_IP", False, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
+    Setting("ANONYMIZE_IP", True, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
     Setting("TRACKER_MAX_AGE", 3600, "seconds browsers may cache /cmb.js (Cache-Control max-age)"),
     Setting(
         "MAXMIND_LICENSE_KEY",

@@ -12,9 +12,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from flask import current_app
+
+from crumby import ingest
 from crumby.extensions import db
-from crumby.models import Event, Visit
-from crumby.sessions import stitch_missing
+from crumby.sites import add_site, find_site
 
 T0 = dt.date(2024, 2, 26)  # a past range across a leap day
 T1 = dt.date(2024, 3, 3)
@@ -139,16 +141,24 @@ def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
     return out
 
 
-def insert(seed: Seed) -> None:
-    """Write the seed rows with the ORM, then stitch their sessions as an import would."""
-    visits = [Visit(**row) for row in seed.visits]
-    db.session.add_all(visits)
-    db.session.add_all(Event(**{"is_bot": False, **row}) for row in seed.events)
-    db.session.flush()
-    stitch_missing(db.session.connection())
-    db.session.commit()
-    for row, visit in zip(seed.visits, visits, strict=True):
-        row["id"] = visit.id
+HOST = "shop.example"
+
+
+def insert(seed: Seed, host: str = HOST, timezone: str = "UTC", public: bool = True) -> None:
+    """Register the seed's site and store its rows through the ingest pipeline, as hits are."""
+    with db.engine.begin() as connection:
+        if find_site(connection, host) is None:
+            add_site(connection, host, timezone, public)
+    with db.engine.begin() as connection:
+        site_id = find_site(connection, host).id
+    ingest.store(
+        current_app,
+        [{**row, "site_id": site_id} for row in seed.visits],
+        [{"is_bot": False, **row, "site_id": site_id} for row in seed.events],
+    )
+    # the Python answers order a visitor's views as stored: by time, ties in insertion order
+    for n, row in enumerate(sorted(seed.visits, key=lambda r: r["datetime"])):
+        row["id"] = n
 
 
 # ---- the answers, in Python -------------------------------------------------------------

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from crumby.extensions import db
 from crumby.models import Event, Visit
-from crumby.tracking import writer as writer_module
-from crumby.tracking.writer import StoreError, writer_for
+from crumby.ingest import writer as writer_module
+from crumby.ingest.writer import StoreError, writer_for
 
 PAGE = "https://blog.example/"
 

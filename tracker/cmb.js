@@ -66,6 +66,8 @@
       try {
         if (off) return;
         data.cid = cid;
+        // data-site="example.org" names the registered site when the page's host differs
+        data.site = script.dataset.site;
         var body = [];
         for (var key in data) {
           if (data[key] != null) body.push(key + '=' + encodeURIComponent(data[key]));

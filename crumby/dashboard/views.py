@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from crumby import __version__, reporting
+from crumby import __version__, clock, reporting
 from crumby.dashboard import bp
-from crumby.extensions import login_manager
+from crumby.extensions import db, login_manager
+from crumby.sites import SiteInfo, all_sites, find_site, localtime
 
 SCOPES = ("public", "private")
 
@@ -50,13 +52,12 @@ def dashboard_reports() -> list[tuple[reporting.Query, str]]:
     return [(q, reporting.listed_chart(q)) for q in queries]
 
 
-def page_range(args) -> tuple[dt.date, dt.date] | None:
+def page_range(args, today: dt.date) -> tuple[dt.date, dt.date] | None:
     """The range dashboard.js will ask the API for, computed the same way, or None if unclear.
 
     Only used to let the browser start the API calls early (<link rel=preload>);
-    the API itself validates every range.
+    the API itself validates every range. ``today`` is the site's local date.
     """
-    today = dt.datetime.now(dt.UTC).date()
     if args.get("from") or args.get("to"):
         try:
             t0, t1 = dt.date.fromisoformat(args["from"]), dt.date.fromisoformat(args["to"])
@@ -73,33 +74,118 @@ def preload_urls(urls: list[str], rng: tuple[dt.date, dt.date] | None) -> list[s
     """The API URLs exactly as dashboard.js requests them for the page's range."""
     if rng is None:
         return []
-    return [f"{url}?from={rng[0].isoformat()}&to={rng[1].isoformat()}" for url in urls]
+    return [
+        f"{url}{'&' if '?' in url else '?'}from={rng[0].isoformat()}&to={rng[1].isoformat()}"
+        for url in urls
+    ]
+
+
+def with_site(url: str, site: SiteInfo) -> str:
+    """An API URL for one site."""
+    return f"{url}?{urlencode({'site': site.host})}"
+
+
+def _site_or_page():
+    """The site of ``?site=``, or the page to show instead (a list, onboarding, login, 404)."""
+    host = request.args.get("site")
+    with db.engine.connect() as connection:
+        if host is not None:
+            site = find_site(connection, host)
+            if site is None:
+                abort(404, description=f"There is no site {host[:253]!r}.")
+        else:
+            sites = all_sites(connection)
+            if not sites:
+                return None, render_template("dashboard/welcome.html", snippet=snippet(None))
+            if len(sites) > 1:
+                return None, render_template(
+                    "dashboard/sites.html", sites=site_list(connection, sites)
+                )
+            site = sites[0]
+    if not site.public and not current_user.is_authenticated:
+        return None, login_manager.unauthorized()
+    return site, None
+
+
+def snippet(site: SiteInfo | None) -> str:
+    """The exact <script> line a site owner pastes into their pages."""
+    domain = current_app.config.get("DOMAIN") or request.host
+    scheme = "http" if domain.split(":")[0] in ("localhost", "127.0.0.1") else "https"
+    data_site = f' data-site="{site.host}"' if site else ""
+    return f'<script src="{scheme}://{domain}/cmb.js"{data_site} defer></script>'
+
+
+def site_list(connection, sites: list[SiteInfo]) -> list[dict]:
+    """Each site the user may see with its visitors over the last 30 local days."""
+    from sqlalchemy import func, select
+
+    from crumby.models import Visit
+
+    now = clock.now()
+    rows = []
+    for site in sites:
+        if not site.public and not current_user.is_authenticated:
+            continue
+        last = reporting.today(site.timezone, now) - dt.timedelta(days=29)
+        start = localtime.local_midnight_utc(site.timezone, last)
+        visitors = connection.scalar(
+            select(func.count(func.distinct(Visit.cid))).where(
+                Visit.site_id == site.id, Visit.datetime >= start, Visit.is_bot.is_(False)
+            )
+        )
+        rows.append({"site": site, "visitors": visitors or 0})
+    return rows
+
+
+def _has_data(site: SiteInfo) -> bool:
+    from sqlalchemy import select
+
+    from crumby.models import Visit
+
+    with db.engine.connect() as connection:
+        return connection.execute(
+            select(Visit.id).where(Visit.site_id == site.id).limit(1)
+        ).first() is not None
 
 
 @bp.get("/")
-def index() -> str:
-    """The dashboard: headline strip, range picker, every report the user may see.
+def index():
+    """A site's dashboard: headline strip, range picker, every report the user may see.
 
-    The list of reports is rendered here rather than fetched by the page, which
-    saves the browser a round trip before the reports' own API calls start.
+    Without ``?site=`` it is the only site's, or a list of sites, or (no site
+    yet) how to start. The list of reports is rendered here rather than
+    fetched by the page, which saves the browser a round trip.
     """
+    site, page = _site_or_page()
+    if site is None:
+        return page
     has_headline = reporting.get_query("public", HEADLINE_QUERY) is not None
     reports = dashboard_reports()
     root = api_root()
-    urls = [f"{root}/{q.scope}/{q.name}" for q, _chart in reports]
-    rng = page_range(request.args)
+    urls = [with_site(f"{root}/{q.scope}/{q.name}", site) for q, _chart in reports]
+    today = reporting.today(site.timezone, clock.now())
+    rng = page_range(request.args, today)
     preload = preload_urls(urls, rng)
+    summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site)
     if has_headline and rng is not None:
-        summary = f"{root}/public/{HEADLINE_QUERY}"
         length = rng[1] - rng[0] + dt.timedelta(days=1)
         preload += preload_urls([summary], rng)
         preload += preload_urls([summary], (rng[0] - length, rng[0] - dt.timedelta(days=1)))
+    with db.engine.connect() as connection:
+        sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
     return render_template(
         "dashboard/index.html",
         api_root=root,
         reports=reports,
         has_headline=has_headline,
         preload=preload,
+        current_site=site,
+        sites=sites,
+        today=today,
+        summary_url=summary,
+        site_query=urlencode({"site": site.host}),
+        waiting=not _has_data(site),
+        snippet=snippet(site),
     )
 
 
@@ -114,31 +200,38 @@ def report(scope: str, name: str):
     query = reporting.get_query(scope, name)
     if query is None:
         abort(404, description=f"There is no {scope} report named {name!r}.")
+    site, page = _site_or_page()
+    if site is None:
+        return page
+    today = reporting.today(site.timezone, clock.now())
     sql = t0 = t1 = None
     if current_user.is_authenticated:
-        sql, t0, t1 = _rendered_sql(reporting, query)
-    api_url = f"{api_root()}/{scope}/{name}"
+        sql, t0, t1 = _rendered_sql(query, site, today)
+    api_url = with_site(f"{api_root()}/{scope}/{name}", site)
     return render_template(
         "dashboard/report.html",
         query=query,
         api_url=api_url,
-        preload=preload_urls([api_url], page_range(request.args)),
+        preload=preload_urls([api_url], page_range(request.args, today)),
         sql=sql,
         t0=t0,
         t1=t1,
+        current_site=site,
+        today=today,
+        site_query=urlencode({"site": site.host}),
     )
 
 
-def _rendered_sql(reporting, query) -> tuple[str | None, object, object]:
+def _rendered_sql(query, site: SiteInfo, today: dt.date) -> tuple[str | None, object, object]:
     """The SQL a query runs for the URL's range (the default range if the URL's is invalid)."""
     from crumby.reporting.reports import render_query
 
     try:
-        t0, t1 = reporting.parse_range(request.args)
+        t0, t1 = reporting.parse_range(request.args, now=today)
     except reporting.RangeError:
-        t0, t1 = reporting.parse_range({})
+        t0, t1 = reporting.parse_range({}, now=today)
     try:
-        return render_query(query, t0, t1).sql, t0, t1
+        return render_query(query, site, t0, t1).sql, t0, t1
     except reporting.QueryError as exc:  # a broken file still gets its page; the API says why
         current_app.logger.warning("report %s/%s does not render: %s", query.scope, query.name, exc)
         return None, t0, t1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from crumby.reporting.discovery import Query, get_query, list_queries
-from crumby.reporting.ranges import RangeError, parse_range
+from crumby.reporting.ranges import RangeError, parse_range, today
 from crumby.reporting.reports import QueryError, Result, listed_chart, run_query
 
 bp = Blueprint("reporting", __name__)
@@ -28,6 +28,7 @@ __all__ = [
     "listed_chart",
     "parse_range",
     "run_query",
+    "today",
 ]
 
 

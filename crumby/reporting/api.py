@@ -7,29 +7,36 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
+from crumby import clock
 from crumby.errors import json_error
 from crumby.reporting import bp
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, Query, get_query, list_queries
-from crumby.reporting.ranges import RangeError, parse_range
+from crumby.reporting.ranges import RangeError, parse_range, today
 from crumby.reporting.reports import QueryError, listed_chart, run_query
+from crumby.reporting.sitechoice import SiteChoiceError, choose_site, may_see
 
 FORMATS = ("json", "csv")
+
+
+def _unauthorized() -> Response:
+    response = json_error(401, "log in or send 'Authorization: Bearer <token>'")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="crumby"'
+    return response
 
 
 def _denied(scope: str) -> Response | None:
     """401 JSON for a private request without a session or a valid bearer token."""
     if scope == "private" and not current_user.is_authenticated:
-        response = json_error(401, "log in or send 'Authorization: Bearer <token>'")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="crumby"'
-        return response
+        return _unauthorized()
     return None
 
 
-def _cache_headers(response: Response, scope: str) -> Response:
+def _cache_headers(response: Response, scope: str, max_age: int | None = None) -> Response:
     if scope == "public":
-        seconds = int(current_app.config.get("REPORT_CACHE_SECONDS") or 0)
-        response.headers["Cache-Control"] = f"public, max-age={seconds}"
+        if max_age is None:
+            max_age = int(current_app.config.get("REPORT_CACHE_SECONDS") or 0)
+        response.headers["Cache-Control"] = f"public, max-age={max_age}"
     else:
         response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -61,12 +68,20 @@ def listing(scope: str) -> Response:
 
 @bp.get("/api/<scope>/<name>")
 def result(scope: str, name: str) -> Response:
-    """One query's result for the requested range, as JSON or CSV."""
+    """One query's result for a site and the requested range, as JSON or CSV."""
     if scope not in SCOPES:
         return json_error(404, f"no such API: /api/{scope}")
     denied = _denied(scope)
     if denied:
         return denied
+    try:
+        site = choose_site(request.args)
+    except SiteChoiceError as exc:
+        return json_error(exc.status, str(exc))
+    if not may_see(site, scope):
+        return _unauthorized()
+    # a private site's public reports are private answers: no shared cache may keep them
+    scope_of_answer = "public" if site.public and scope == "public" else "private"
     query = get_query(scope, name)
     if query is None:
         return json_error(404, f"no such {scope} query: {name[:100]}")
@@ -74,19 +89,19 @@ def result(scope: str, name: str) -> Response:
     if fmt not in FORMATS:
         return json_error(400, "format must be json or csv")
     try:
-        t0, t1 = parse_range(request.args)
+        t0, t1 = parse_range(request.args, now=today(site.timezone, clock.now()))
     except RangeError as exc:
         return json_error(400, str(exc))
     try:
-        answer = run_query(query, t0, t1)
+        answer = run_query(query, site, t0, t1)
     except QueryError as exc:
         return json_error(exc.status, str(exc), query=query.key)
     if fmt == "csv":
         body = to_csv(answer.columns, answer.data)
         response = Response(body, mimetype="text/csv")
-        filename = f"{query.name}_{t0}_{t1}.csv"
+        filename = f"{query.name}_{site.host}_{t0}_{t1}.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return _cache_headers(response, scope)
+        return _cache_headers(response, scope_of_answer, answer.max_age)
     response = jsonify(
         {
             "name": query.name,
@@ -95,8 +110,10 @@ def result(scope: str, name: str) -> Response:
             "chart": answer.chart,
             "columns": answer.columns,
             "data": answer.data,
+            "site": site.host,
+            "timezone": site.timezone,
             "t0": t0.isoformat(),
             "t1": t1.isoformat(),
         }
     )
-    return _cache_headers(response, scope)
+    return _cache_headers(response, scope_of_answer, answer.max_age)

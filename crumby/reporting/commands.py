@@ -11,8 +11,12 @@ import click
 
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, get_query, list_queries
-from crumby.reporting.ranges import RangeError, parse_range
+from crumby import clock
+from crumby.extensions import db
+from crumby.reporting.ranges import RangeError, parse_range, today
 from crumby.reporting.reports import QueryError, run_query
+from crumby.reporting.sitechoice import SiteChoiceError, choose_site
+from crumby.sites import SiteInfo, all_sites
 
 
 def _table(columns: list[str], data: list[list[Any]]) -> str:
@@ -38,6 +42,7 @@ def _table(columns: list[str], data: list[list[Any]]) -> str:
     show_default=True,
 )
 @click.option("--private", is_flag=True, help="Run the private query of that name.")
+@click.option("--site", "site_host", metavar="HOST", help="The site (needed with several).")
 @click.option("--sql", "show_sql", is_flag=True, help="Print the rendered SQL first (to stderr).")
 def query_command(
     name: str,
@@ -46,24 +51,32 @@ def query_command(
     to: str | None,
     fmt: str,
     private: bool,
+    site_host: str | None,
     show_sql: bool,
 ) -> None:
     """Run the report NAME for a range and print its result (default: last 30 days)."""
     from crumby.cli import database_app
 
     args = {k: v for k, v in (("days", days), ("from", from_), ("to", to)) if v is not None}
-    try:
-        t0, t1 = parse_range(args)
-    except RangeError as exc:
-        # the range rules speak of request parameters; name the options instead
-        raise click.ClickException(re.sub(r"\b(from|to|days)\b", r"--\1", str(exc))) from None
     scope = "private" if private else "public"
     with database_app():
+        try:
+            site = choose_site({"site": site_host} if site_host else {})
+        except SiteChoiceError as exc:
+            message = str(exc).replace("the site parameter (?site=HOST)", "--site HOST")
+            raise click.ClickException(message) from None
+        try:
+            t0, t1 = parse_range(args, now=today(site.timezone, clock.now()))
+        except RangeError as exc:
+            # the range rules speak of request parameters; name the options instead
+            raise click.ClickException(
+                re.sub(r"\b(from|to|days)\b", r"--\1", str(exc))
+            ) from None
         query = get_query(scope, name)
         if query is None:
             raise click.ClickException(f"no such {scope} query: {name}")
         try:
-            result = run_query(query, t0, t1, use_cache=False)
+            result = run_query(query, site, t0, t1, use_cache=False)
         except QueryError as exc:
             raise click.ClickException(str(exc)) from None
         if show_sql:
@@ -75,6 +88,7 @@ def query_command(
                 "chart": result.chart,
                 "columns": result.columns,
                 "data": result.data,
+                "site": site.host,
                 "t0": t0.isoformat(),
                 "t1": t1.isoformat(),
             }
@@ -90,13 +104,19 @@ def check_command() -> None:
     """Render and run every query against the configured database; list the broken ones."""
     from crumby.cli import database_app
 
-    today = dt.datetime.now(dt.UTC).date()
     broken = 0
     with database_app():
+        with db.engine.connect() as connection:
+            sites = all_sites(connection)
+        # the first site's last week, or an empty one: every file must render and run
+        site = sites[0] if sites else SiteInfo(id=0, host="example.invalid")
+        last = today(site.timezone, clock.now())
         for scope in SCOPES:
             for query in list_queries(scope):
                 try:
-                    result = run_query(query, today - dt.timedelta(days=6), today, use_cache=False)
+                    result = run_query(
+                        query, site, last - dt.timedelta(days=6), last, use_cache=False
+                    )
                 except QueryError as exc:
                     broken += 1
                     click.echo(f"FAIL {exc}", err=True)

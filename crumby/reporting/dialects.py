@@ -1,109 +1,34 @@
-"""SQL that differs between SQLite, MySQL/MariaDB and PostgreSQL, in one place.
+"""The SQL helpers query templates call, so that one .sql file runs on every database.
 
-Query templates call these helpers (``{{ day("v.datetime") }}``) instead of
-writing one dialect's date functions, so one .sql file runs on all three.
-A small mapping was chosen over a transpiler such as sqlglot: the differences
-Crumby's reports need are a handful of date expressions, the helpers produce
-SQL an author can read in ``crumby query --format`` logs, and a transpiler
-would re-parse every author's SQL (with its own dialect quirks and bugs)
-on every request. An unknown dialect fails loudly instead of guessing.
+Each helper renders SQL through the database's spec (``crumby.store``) and the
+site's time zone (``crumby.reporting.localtime``): ``{{ day("v.datetime") }}`` is
+the site's local date of a stored UTC datetime on SQLite, MySQL/MariaDB and
+PostgreSQL alike. A small mapping was chosen over a transpiler such as sqlglot:
+the differences reports need are a handful of date expressions, the helpers
+produce SQL an author can read in ``crumby query --sql``, and a transpiler
+would re-parse every author's SQL on every request.
 """
 
 from __future__ import annotations
 
-import re
+import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
-#: helper arguments are SQL expressions written by the query author, never request values;
-#: still, refuse a statement separator so that a slip fails early and clearly
-_EXPRESSION = re.compile(r"^[^;]{1,1000}$")
+from crumby.sites import localtime
+from crumby.store import DatabaseSpec, DialectError, spec_for
+from crumby.store.base import count, expr
 
-SUPPORTED = ("sqlite", "mysql", "postgresql")
-
-
-class DialectError(ValueError):
-    """The database dialect has no helpers, or a helper got an unusable argument."""
-
-
-def _expr(value: object) -> str:
-    text = str(value)
-    if not _EXPRESSION.match(text):
-        raise DialectError(f"not a plain SQL expression: {text!r}")
-    return text
-
-
-def _count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DialectError(f"expected a whole number, got {value!r}")
-    return value
-
-
-def _sqlite() -> dict[str, Callable[..., str]]:
-    return {
-        "day": lambda e: f"date({_expr(e)})",
-        "week": lambda e: f"date({_expr(e)}, 'weekday 0', '-6 days')",
-        "month": lambda e: f"date({_expr(e)}, 'start of month')",
-        "hour": lambda e: f"strftime('%Y-%m-%dT%H:00:00Z', {_expr(e)})",
-        "add_minutes": lambda e, n: f"datetime({_expr(e)}, '{_count(n):+d} minutes')",
-        "add_days": lambda e, n: f"datetime({_expr(e)}, '{_count(n):+d} days')",
-        "seconds_between": lambda a, b: (
-            f"ROUND((julianday({_expr(b)}) - julianday({_expr(a)})) * 86400.0, 3)"
-        ),
-        "url_host": lambda e: (
-            f"lower(CASE WHEN instr({_expr(e)}, '://') > 0 THEN "
-            f"CASE WHEN instr(substr({e}, instr({e}, '://') + 3), '/') > 0 "
-            f"THEN substr(substr({e}, instr({e}, '://') + 3), 1, "
-            f"instr(substr({e}, instr({e}, '://') + 3), '/') - 1) "
-            f"ELSE substr({e}, instr({e}, '://') + 3) END ELSE NULL END)"
-        ),
-        "ratio": lambda a, b: f"(CAST({_expr(a)} AS REAL) / NULLIF({_expr(b)}, 0))",
-    }
-
-
-def _mysql() -> dict[str, Callable[..., str]]:
-    return {
-        "day": lambda e: f"DATE({_expr(e)})",
-        "week": lambda e: f"DATE(DATE_SUB({_expr(e)}, INTERVAL WEEKDAY({e}) DAY))",
-        "month": lambda e: f"DATE(DATE_FORMAT({_expr(e)}, '%Y-%m-01'))",
-        "hour": lambda e: f"DATE_FORMAT({_expr(e)}, '%Y-%m-%dT%H:00:00Z')",
-        "add_minutes": lambda e, n: f"({_expr(e)} + INTERVAL {_count(n)} MINUTE)",
-        "add_days": lambda e, n: f"({_expr(e)} + INTERVAL {_count(n)} DAY)",
-        "seconds_between": lambda a, b: f"TIMESTAMPDIFF(SECOND, {_expr(a)}, {_expr(b)})",
-        "url_host": lambda e: (
-            f"lower(CASE WHEN LOCATE('://', {_expr(e)}) > 0 THEN "
-            f"SUBSTRING_INDEX(SUBSTRING_INDEX({e}, '://', -1), '/', 1) ELSE NULL END)"
-        ),
-        "ratio": lambda a, b: f"(({_expr(a)}) / NULLIF({_expr(b)}, 0))",
-    }
-
-
-def _postgresql() -> dict[str, Callable[..., str]]:
-    return {
-        "day": lambda e: f"CAST({_expr(e)} AS DATE)",
-        "week": lambda e: f"CAST(date_trunc('week', {_expr(e)}) AS DATE)",
-        "month": lambda e: f"CAST(date_trunc('month', {_expr(e)}) AS DATE)",
-        "hour": lambda e: (
-            f"to_char(date_trunc('hour', {_expr(e)}), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')"
-        ),
-        "add_minutes": lambda e, n: f"({_expr(e)} + INTERVAL '{_count(n)} minutes')",
-        "add_days": lambda e, n: f"({_expr(e)} + INTERVAL '{_count(n)} days')",
-        "seconds_between": lambda a, b: f"EXTRACT(EPOCH FROM ({_expr(b)} - {_expr(a)}))",
-        "url_host": lambda e: (
-            f"lower(CASE WHEN strpos({_expr(e)}, '://') > 0 THEN "
-            f"split_part(split_part({e}, '://', 2), '/', 1) ELSE NULL END)"
-        ),
-        "ratio": lambda a, b: f"(CAST({_expr(a)} AS DOUBLE PRECISION) / NULLIF({_expr(b)}, 0))",
-    }
-
-
-_BUILDERS = {"sqlite": _sqlite, "mysql": _mysql, "postgresql": _postgresql}
+__all__ = ["DialectError", "HELP", "helpers"]
 
 #: what each helper means, for README and the /api page
 HELP = {
-    "day": "day(expr): the UTC date of a datetime",
-    "week": "week(expr): the Monday starting its week, as a date",
-    "month": "month(expr): the first day of its month, as a date",
-    "hour": "hour(expr): the start of its hour, as text 2026-11-23T08:00:00Z",
+    "day": "day(expr): the site's local date of a stored (UTC) datetime",
+    "hour": "hour(expr): the start of its local hour, as text 2026-11-23T09:00:00+01:00",
+    "week": "week(expr): the Monday starting its local week, as a date",
+    "month": "month(expr): the first day of its local month, as a date",
+    "local": "local(expr): the site's local wall-clock time of a stored (UTC) datetime",
+    "date_part": "date_part(expr): the date of a datetime as it is, no conversion (calendar days)",
     "add_minutes": "add_minutes(expr, n): the datetime n minutes later (n may be negative)",
     "add_days": "add_days(expr, n): the datetime n days later",
     "seconds_between": "seconds_between(a, b): seconds from a to b, a number",
@@ -112,11 +37,87 @@ HELP = {
 }
 
 
-def helpers(dialect: str) -> dict[str, Callable[..., str]]:
-    """The template helpers for a SQLAlchemy dialect name; unknown dialects raise."""
-    try:
-        return _BUILDERS[dialect]()
-    except KeyError:
-        raise DialectError(
-            f"no SQL helpers for database dialect {dialect!r} (supported: {', '.join(SUPPORTED)})"
-        ) from None
+class LocalTime:
+    """Builds the local-time SQL of one site's zone over one report's window."""
+
+    def __init__(
+        self,
+        spec: DatabaseSpec,
+        zone_name: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        binds: dict[str, Any],
+    ) -> None:
+        self.spec = spec
+        self.stretch = localtime.stretches(zone_name, start, end)
+        self.names: list[str] = []
+        for n, boundary in enumerate(self.stretch.boundaries, start=1):
+            name = f"tz_{n}"
+            binds[name] = boundary
+            self.names.append(name)
+
+    def _cases(self, e: str, branch: Callable[[str, int], str]) -> str:
+        """``branch(e + offset, offset)`` for the stretch that ``e`` falls in."""
+        e = expr(e)
+        offsets = self.stretch.offsets
+        if not self.names:
+            return branch(self._shift(e, offsets[0]), offsets[0])
+        whens = " ".join(
+            f"WHEN {e} < :{name} THEN {branch(self._shift(e, offset), offset)}"
+            for name, offset in zip(self.names, offsets, strict=False)
+        )
+        return f"(CASE {whens} ELSE {branch(self._shift(e, offsets[-1]), offsets[-1])} END)"
+
+    def _shift(self, e: str, offset: int) -> str:
+        return e if offset == 0 else self.spec.add_seconds(e, offset)
+
+    def local(self, e: str) -> str:
+        """The local wall-clock datetime of ``e``."""
+        return self._cases(e, lambda shifted, _offset: shifted)
+
+    def day(self, e: str) -> str:
+        """The local date of ``e``."""
+        return self.spec.date_of(self.local(e))
+
+    def week(self, e: str) -> str:
+        """The Monday of ``e``'s local week."""
+        return self.spec.week_of(self.local(e))
+
+    def month(self, e: str) -> str:
+        """The first of ``e``'s local month."""
+        return self.spec.month_of(self.local(e))
+
+    def hour(self, e: str) -> str:
+        """The start of ``e``'s local hour, ISO 8601 text with the offset that applied."""
+        return self._cases(
+            e,
+            lambda shifted, offset: self.spec.hour_of(shifted, localtime.offset_text(offset)),
+        )
+
+
+def helpers(
+    dialect: str,
+    zone_name: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    binds: dict[str, Any],
+) -> dict[str, Callable[..., str]]:
+    """The template helpers for a database, a site's zone and a UTC window; unknown dialects raise.
+
+    ``binds`` receives the bound parameters the local-time helpers use.
+    """
+    spec = spec_for(dialect)
+    local = LocalTime(spec, zone_name, start, end, binds)
+    return {
+        "day": local.day,
+        "hour": local.hour,
+        "week": local.week,
+        "month": local.month,
+        "local": local.local,
+        "date_part": spec.date_of,
+        "add_minutes": lambda e, n: spec.add_seconds(e, 60 * count(n)),
+        "add_days": lambda e, n: spec.add_seconds(e, 86400 * count(n)),
+        "seconds_between": spec.seconds_between,
+        "url_host": spec.url_host,
+        "ratio": spec.ratio,
+    }

@@ -22,9 +22,11 @@ class RangeError(ValueError):
     """A range parameter that cannot be used; the message is one line for the caller."""
 
 
-def today() -> dt.date:
-    """The current UTC date (reports' days are UTC days)."""
-    return dt.datetime.now(dt.UTC).date()
+def today(timezone: str = "UTC", now: dt.datetime | None = None) -> dt.date:
+    """The current local date of a site's zone (reports' days are the site's local days)."""
+    from crumby.sites.localtime import local_today
+
+    return local_today(timezone, now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
 
 def parse_date(name: str, raw: str) -> dt.date:

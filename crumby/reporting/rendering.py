@@ -2,9 +2,10 @@
 
 The templates get their own ``ImmutableSandboxedEnvironment`` (not Flask's
 HTML environment): no attribute tricks, no access to the app, no autoescaping
-of SQL. Jinja only shapes the SQL; the range travels as bind parameters
-``:t0``, ``:t1``, ``:t1_next`` and ``:now``. ``{{ t0 }}``/``{{ t1 }}`` render
-the already validated date strings for authors who prefer them inline.
+of SQL. Jinja only shapes the SQL; the site and the range travel as bind
+parameters (``:site_id``, ``:t0``, ``:t1``, ``:t1_next``, ``:d0``, ``:d1``,
+``:now``). ``{{ t0 }}``/``{{ t1 }}`` render the already validated local date
+strings for authors who prefer them inline.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from crumby.reporting import dialects
+from crumby.sites import localtime
+from crumby.sites.info import SiteInfo
 
 #: the same rule SQLAlchemy's text() uses to find ``:name`` parameters
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
-PARAMETERS = ("t0", "t1", "t1_next", "now")
+#: the parameters every query may use (the local-time helpers add ``tz_1``, ``tz_2``, ...)
+PARAMETERS = ("t0", "t1", "t1_next", "now", "d0", "d1", "site_id")
+#: local-time helpers see this much beyond the range (sessions are read a day past its end)
+MARGIN = dt.timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class Rendered:
     """SQL text and the values of the parameters it uses."""
 
     sql: str
-    params: dict[str, dt.datetime]
+    params: dict[str, Any]
 
 
 def environment() -> ImmutableSandboxedEnvironment:
@@ -37,17 +44,6 @@ def environment() -> ImmutableSandboxedEnvironment:
     return ImmutableSandboxedEnvironment(
         autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True
     )
-
-
-def context(dialect: str, t0: dt.date, t1: dt.date) -> dict[str, Any]:
-    """What a template sees: the range as strings, the dialect and its helpers."""
-    return {
-        "t0": t0.isoformat(),
-        "t1": t1.isoformat(),
-        "t1_next": (t1 + dt.timedelta(days=1)).isoformat(),
-        "dialect": dialect,
-        **dialects.helpers(dialect),
-    }
 
 
 def strip_leading_comments(sql: str) -> str:
@@ -58,17 +54,47 @@ def strip_leading_comments(sql: str) -> str:
     return "\n".join(lines)
 
 
-def render(source: str, dialect: str, t0: dt.date, t1: dt.date, now: dt.datetime) -> Rendered:
-    """Render a query template; raises jinja2 errors or DialectError on a broken file."""
-    env = environment()
-    text = env.from_string(source).render(context(dialect, t0, t1))
-    sql = strip_leading_comments(text).rstrip().rstrip(";").strip()
-    midnight = dt.time()
-    values = {
-        "t0": dt.datetime.combine(t0, midnight),
-        "t1": dt.datetime.combine(t1, midnight),
-        "t1_next": dt.datetime.combine(t1 + dt.timedelta(days=1), midnight),
+def render(
+    source: str,
+    dialect: str,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    now: dt.datetime,
+    filters: Mapping[str, str] | None = None,
+) -> Rendered:
+    """Render a query template for a site and its local days t0..t1 (inclusive).
+
+    ``:t0``, ``:t1`` and ``:t1_next`` are the UTC instants at which the local
+    days t0, t1 and the day after t1 begin, for comparing with stored
+    datetimes; ``:d0`` and ``:d1`` are the local dates themselves (midnight),
+    for the ``calendar`` table; ``:site_id`` is the site's id. Raises jinja2
+    errors or DialectError on a broken file.
+    """
+    zone = site.timezone
+    start = localtime.local_midnight_utc(zone, t0)
+    end = localtime.local_midnight_utc(zone, t1 + dt.timedelta(days=1))
+    values: dict[str, Any] = {
+        "t0": start,
+        "t1": localtime.local_midnight_utc(zone, t1),
+        "t1_next": end,
         "now": now,
+        "d0": dt.datetime.combine(t0, dt.time()),
+        "d1": dt.datetime.combine(t1, dt.time()),
+        "site_id": site.id,
     }
+    window = (min(start, now) - MARGIN, max(end, now) + MARGIN)
+    context = {
+        "t0": t0.isoformat(),
+        "t1": t1.isoformat(),
+        "t1_next": (t1 + dt.timedelta(days=1)).isoformat(),
+        "site": site.host,
+        "timezone": zone,
+        "filters": dict(filters or {}),
+        "dialect": dialect,
+        **dialects.helpers(dialect, zone, *window, values),
+    }
+    text = environment().from_string(source).render(context)
+    sql = strip_leading_comments(text).rstrip().rstrip(";").strip()
     used = set(_BIND.findall(sql))
     return Rendered(sql=sql, params={k: v for k, v in values.items() if k in used})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Flask, current_app
@@ -11,13 +11,14 @@ from flask_caching import Cache
 from jinja2 import TemplateError
 from sqlalchemy.exc import SQLAlchemyError
 
+from crumby import clock
 from crumby.database import describe
 from crumby.extensions import db
-from crumby.models import utcnow
 from crumby.reporting import rendering, running
 from crumby.reporting.dialects import DialectError
 from crumby.reporting.discovery import Query
 from crumby.reporting.metadata import infer_chart
+from crumby.sites import SiteInfo, localtime
 
 #: public results, per app (Flask-Caching keeps one backend per app in app.extensions)
 cache = Cache()
@@ -42,6 +43,8 @@ class Result:
     chart: str
     t0: dt.date
     t1: dt.date
+    #: how long this answer may be reused: short when its range reaches today
+    max_age: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The cacheable part."""
@@ -52,6 +55,7 @@ class Result:
             "chart": self.chart,
             "t0": self.t0.isoformat(),
             "t1": self.t1.isoformat(),
+            "max_age": self.max_age,
         }
 
     @classmethod
@@ -64,6 +68,7 @@ class Result:
             chart=value["chart"],
             t0=dt.date.fromisoformat(value["t0"]),
             t1=dt.date.fromisoformat(value["t1"]),
+            max_age=value.get("max_age", 0),
         )
 
 
@@ -81,26 +86,53 @@ def init_app(app: Flask) -> None:
     )
 
 
-def _cache_key(query: Query, t0: dt.date, t1: dt.date) -> str:
-    # The file's version is part of the key so that an edited query is not served stale.
-    return f"{query.key}:{query.version[0]}:{query.version[1]}:{t0}:{t1}"
+#: answers whose range reaches today are reused at most this long, so that a hit shows in
+#: every report within 10 seconds of its 2xx answer (contract section 6)
+LIVE_SECONDS = 5
 
 
-def run_query(query: Query, t0: dt.date, t1: dt.date, *, use_cache: bool = True) -> Result:
-    """Run ``query`` for the inclusive UTC range t0..t1; public results are cached briefly."""
+def _cache_key(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date) -> str:
+    # The file's version is part of the key so that an edited query is not served stale; the
+    # site's id, zone and data version so that no answer crosses sites or outlives a change.
+    return (
+        f"{query.key}:{query.version[0]}:{query.version[1]}:"
+        f"{site.id}:{site.timezone}:{site.data_version}:{t0}:{t1}"
+    )
+
+
+def max_age(site: SiteInfo, t1: dt.date, now: dt.datetime) -> int:
+    """Seconds an answer for a range ending ``t1`` may be reused."""
     seconds = int(current_app.config.get("REPORT_CACHE_SECONDS") or 0)
+    # yesterday too: a late hit of a visitor whose session began yesterday still lands there
+    if t1 >= localtime.local_today(site.timezone, now) - dt.timedelta(days=1):
+        return min(seconds, LIVE_SECONDS)
+    return seconds
+
+
+def run_query(
+    query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, *, use_cache: bool = True
+) -> Result:
+    """Run ``query`` for a site's inclusive local range t0..t1; public results are cached."""
+    now = clock.now()
+    seconds = max_age(site, t1, now)
     cacheable = use_cache and query.scope == "public" and seconds > 0
+    key = _cache_key(query, site, t0, t1)
     if cacheable:
-        hit = cache.get(_cache_key(query, t0, t1))
+        hit = cache.get(key)
         if hit is not None:
             return Result.from_dict(hit)
-    result = _run(query, t0, t1)
+    result = _run(query, site, t0, t1, now)
+    if ":now" in result.sql:  # realtime and the like: never older than the live limit
+        seconds = min(seconds, LIVE_SECONDS)
+    result = replace(result, max_age=seconds if cacheable else 0)
     if cacheable:
-        cache.set(_cache_key(query, t0, t1), result.as_dict(), timeout=seconds)
+        cache.set(key, result.as_dict(), timeout=seconds)
     return result
 
 
-def render_query(query: Query, t0: dt.date, t1: dt.date) -> rendering.Rendered:
+def render_query(
+    query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetime | None = None
+) -> rendering.Rendered:
     """The SQL and parameters the query would run with; QueryError if the file is broken."""
     try:
         source = query.source()
@@ -108,7 +140,7 @@ def render_query(query: Query, t0: dt.date, t1: dt.date) -> rendering.Rendered:
         raise QueryError(query, 500, f"cannot read {query.path.name}: {exc}") from None
     dialect = db.engine.dialect.name
     try:
-        return rendering.render(source, dialect, t0, t1, now=utcnow())
+        return rendering.render(source, dialect, site, t0, t1, now=now or clock.now())
     except (TemplateError, DialectError) as exc:
         current_app.logger.error("query %s does not render: %s", query.key, exc)
         raise QueryError(query, 500, f"template error: {exc}") from None
@@ -117,8 +149,8 @@ def render_query(query: Query, t0: dt.date, t1: dt.date) -> rendering.Rendered:
         raise QueryError(query, 500, f"template error: {type(exc).__name__}: {exc}") from None
 
 
-def _run(query: Query, t0: dt.date, t1: dt.date) -> Result:
-    rendered = render_query(query, t0, t1)
+def _run(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetime) -> Result:
+    rendered = render_query(query, site, t0, t1, now)
     seconds = float(current_app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
     try:
         raw = running.execute(rendered, seconds)
@@ -142,9 +174,12 @@ def listed_chart(query: Query) -> str:
     charts = current_app.extensions.setdefault("crumby.reporting.charts", {})
     key = (query.key, query.version)
     if key not in charts:
-        today = utcnow().date()
+        # a sample week of a site that is not stored: the columns decide, not the data
+        sample = SiteInfo(id=0, host="example.invalid")
+        now = clock.now()
+        today = now.date()
         try:
-            charts[key] = _run(query, today - dt.timedelta(days=6), today).chart
+            charts[key] = _run(query, sample, today - dt.timedelta(days=6), today, now).chart
         except QueryError:
             charts[key] = "table"
     return charts[key]

@@ -34,8 +34,9 @@ from crumby.models import Event, Visit, utcnow
 from crumby.tracking.enrich import anonymize_ip, anonymous_id, client_ip, user_agent
 from crumby.tracking.hits import clean, event_columns, limit, visit_columns
 from crumby.tracking.params import HitError, read_params
-from crumby.tracking.writer import StoreError, writer_for
+from crumby.ingest.writer import StoreError, writer_for
 
+SITE_LENGTH = 253
 #: the smallest transparent GIF, for <img> fallbacks
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS"
@@ -122,6 +123,10 @@ class HitEndpoints:
             row = dict.fromkeys(kind.columns)
             row.update(columns)
             enrich(app, environ, row, kind.is_visit)
+            # where the pipeline looks for the hit's site (contract section 8)
+            row["site_hint"] = clean(params.get("site"), SITE_LENGTH)
+            if not kind.is_visit:
+                row["page_hint"] = _header(environ, "HTTP_REFERER")
             try:
                 writer_for(app, self.engine()).store(kind.table, row)
             except DatabaseError as exc:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from crumby.models import Event, Visit, column_length, url_host
+from crumby.models import Event, Visit, column_length
 from crumby.tracking.params import HitError
 
 #: parameter -> visit column, for the plain text fields the browser sends
@@ -110,8 +110,6 @@ def visit_columns(params: Mapping[str, str]) -> dict[str, Any]:
             raise HitError(400, "sd must be a colour depth such as 24-bit")
         row["screen_depth"] = f"{int(match[1])}-bit"
     row.update(utm_params(row["doc_uri"]))
-    row["doc_host"] = url_host(row["doc_uri"])
-    row["referrer_host"] = url_host(row["referrer"])
     return row
 
 

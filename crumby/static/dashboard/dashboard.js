@@ -21,7 +21,13 @@
 
   function isoDay(date) { return date.toISOString().slice(0, 10); }
   function parseDay(s) { return new Date(s + "T00:00:00Z"); }
-  function todayUtc() { return isoDay(new Date()); }
+  /** The page's element that carries the site's facts (data-today, data-timezone). */
+  function siteInfo() {
+    return document.getElementById("dashboard") || document.getElementById("report-page") || document.body;
+  }
+  /** The site's local today, as the server computed it for this page; else the browser's UTC date. */
+  function todayUtc() { return siteInfo().getAttribute("data-today") || isoDay(new Date()); }
+  function zoneLabel() { return siteInfo().getAttribute("data-timezone") || "UTC"; }
 
   /** The range the URL asks for: {days} or {from, to}; default the last 30 days. */
   function rangeFromUrl() {
@@ -57,8 +63,8 @@
   function describe(resolved) {
     var opts = { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" };
     var a = parseDay(resolved.from).toLocaleDateString(undefined, opts);
-    if (resolved.from === resolved.to) return a + " (UTC)";
-    return a + " – " + parseDay(resolved.to).toLocaleDateString(undefined, opts) + " (UTC)";
+    if (resolved.from === resolved.to) return a + " (" + zoneLabel() + ")";
+    return a + " – " + parseDay(resolved.to).toLocaleDateString(undefined, opts) + " (" + zoneLabel() + ")";
   }
 
   // ---- fetching -----------------------------------------------------------

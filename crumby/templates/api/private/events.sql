@@ -7,7 +7,7 @@ SELECT e.name AS name,
        COUNT(*) AS events,
        COUNT(DISTINCT e.cid) AS visitors
 FROM events e
-WHERE e.datetime >= :t0 AND e.datetime < :t1_next AND e.is_bot = FALSE
+WHERE e.site_id = :site_id AND e.datetime >= :t0 AND e.datetime < :t1_next AND e.is_bot = FALSE
 GROUP BY e.name, COALESCE(e.value, '')
 ORDER BY events DESC, name, value
 LIMIT 500

@@ -8,7 +8,7 @@ SELECT CASE WHEN v.referrer IS NULL OR v.referrer = '' THEN '(direct)'
             ELSE COALESCE(v.referrer_host, '(unknown)') END AS source,
        COUNT(*) AS visits
 FROM visits v
-WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
   AND (v.referrer IS NULL OR v.referrer = ''
        OR COALESCE(v.referrer_host, '') <> COALESCE(v.doc_host, ''))
 GROUP BY CASE WHEN v.referrer IS NULL OR v.referrer = '' THEN '(direct)'

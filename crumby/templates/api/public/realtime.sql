@@ -5,5 +5,5 @@
 SELECT COUNT(DISTINCT v.cid) AS visitors,
        COUNT(*) AS views
 FROM visits v
-WHERE v.datetime >= {{ add_minutes(":now", -30) }} AND v.datetime <= :now
+WHERE v.site_id = :site_id AND v.datetime >= {{ add_minutes(":now", -30) }} AND v.datetime <= :now
   AND v.is_bot = FALSE

@@ -12,15 +12,15 @@ WITH d AS (
            SUM(CASE WHEN v.session_seq = 2 THEN 1 ELSE 0 END) AS continued,
            SUM(v.session_gap) AS seconds
     FROM visits v
-    WHERE v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }}
+    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }}
       AND v.session_start >= :t0 AND v.session_start < :t1_next AND v.is_bot = FALSE
     GROUP BY {{ day("v.session_start") }}
 )
-SELECT {{ day("c.datetime") }} AS date,
+SELECT {{ date_part("c.datetime") }} AS date,
        COALESCE(d.sessions, 0) AS sessions,
        COALESCE({{ ratio("d.sessions - d.continued", "d.sessions") }}, 0) AS bounce_rate,
        COALESCE({{ ratio("d.seconds", "d.sessions") }}, 0) AS avg_duration
 FROM calendar c
-LEFT JOIN d ON d.sday = {{ day("c.datetime") }}
-WHERE c.datetime >= :t0 AND c.datetime < :t1_next
+LEFT JOIN d ON d.sday = {{ date_part("c.datetime") }}
+WHERE c.datetime >= :d0 AND c.datetime <= :d1
 ORDER BY c.datetime

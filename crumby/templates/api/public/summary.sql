@@ -18,7 +18,7 @@ WITH t AS (
            SUM(CASE WHEN v.session_start < :t1_next AND v.session_start >= :t0
                     THEN v.session_gap ELSE 0 END) AS seconds
     FROM visits v
-    WHERE v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }} AND v.is_bot = FALSE
+    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }} AND v.is_bot = FALSE
 )
 SELECT COALESCE(visitors, 0) AS visitors,
        COALESCE(views, 0) AS views,

@@ -2,7 +2,7 @@
 -- description: Visitors (distinct visitor ids) and page views per day, including days without any.
 -- chart: line
 -- order: 10
-SELECT {{ day("c.datetime") }} AS date,
+SELECT {{ date_part("c.datetime") }} AS date,
        COALESCE(d.users, 0) AS users,
        COALESCE(d.views, 0) AS views
 FROM calendar c
@@ -11,8 +11,8 @@ LEFT JOIN (
            COUNT(DISTINCT v.cid) AS users,
            COUNT(*) AS views
     FROM visits v
-    WHERE v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
     GROUP BY {{ day("v.datetime") }}
-) d ON d.vday = {{ day("c.datetime") }}
-WHERE c.datetime >= :t0 AND c.datetime < :t1_next
+) d ON d.vday = {{ date_part("c.datetime") }}
+WHERE c.datetime >= :d0 AND c.datetime <= :d1
 ORDER BY c.datetime

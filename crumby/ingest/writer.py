@@ -3,9 +3,9 @@
 A commit per request spends most of its time waiting for the database to
 make the transaction durable, and SQLite lets only one writer in at a time.
 Instead, request threads hand their row to this process's writer and wait;
-the writer takes everything queued so far (up to ``BATCH_MAX`` rows), inserts
-it with one ``executemany`` per table in one transaction, commits, and only
-then wakes the waiting requests. Under load a batch holds as many rows as
+the writer takes everything queued so far (up to ``BATCH_MAX`` rows), runs
+it through the ingest pipeline (``crumby.ingest.pipeline``) in one
+transaction, commits, and only then wakes the waiting requests. Under load a batch holds as many rows as
 there are requests in flight, so the cost of a commit is shared; with no
 load a batch is a single row and nothing is slower than before.
 
@@ -35,15 +35,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crumby.database import describe
-from crumby.models import Visit
-from crumby.sessions import stitch_batch
+from crumby.ingest.pipeline import Pipeline, pipeline_for
+from crumby.store import spec_of
 
 try:
     import fcntl
 except ImportError:  # Windows: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-VISITS = Visit.__table__
 BATCH_MAX = 500
 IDLE_SECONDS = 10.0
 #: how long a request waits for its batch before answering 503
@@ -91,7 +90,8 @@ class Writer:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
-        self.lock_path = _sqlite_lock_path(engine)
+        self.pipeline: Pipeline = pipeline_for(app, engine)
+        self.lock_path = spec_of(engine).writer_lock_path(engine)
         self.lock_file: Any = None
         self.connection: Connection | None = None
 
@@ -165,22 +165,17 @@ class Writer:
                 item.finish()
 
     def _insert(self, batch: list[Pending]) -> None:
-        by_table: dict[Table, list[dict[str, Any]]] = {}
-        for item in batch:
-            by_table.setdefault(item.table, []).append(item.row)
         with self._between_processes():
             connection = self._connection()
             try:
+                # The pipeline reads the visitors' newest views in the transaction that
+                # stores the new ones (on SQLite, under the writers' lock).
                 with connection.begin():
-                    for table, rows in by_table.items():
-                        if table is VISITS:
-                            # Read the visitors' newest views in the transaction that
-                            # stores the new ones (on SQLite, under the writers' lock).
-                            stitch_batch(connection, rows)
-                        connection.execute(table.insert(), _without_empty_columns(rows))
+                    done = self.pipeline.run(connection, ((i.table, i.row) for i in batch))
             except Exception:
                 self._close_connection()  # it may be broken; the retry gets a new one
                 raise
+        self.pipeline.counted(done)
 
     def _connection(self) -> Connection:
         """The writer's own connection, kept while hits keep coming.
@@ -229,27 +224,6 @@ class Writer:
         message = describe(exc) if isinstance(exc, SQLAlchemyError) else str(exc)[:300]
         self.app.logger.error("could not store a hit in %s: %s", item.table.name, message)
         item.finish("database unavailable")
-
-
-def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Leave out the columns empty in every row, rather than have the driver quote NULLs.
-
-    Most of a visit's 40 columns are empty (no geo, no campaign).
-    """
-    keys = {key for row in rows for key, value in row.items() if value is not None}
-    if len(keys) == len(rows[0]):
-        return rows
-    return [{key: row.get(key) for key in keys} for row in rows]
-
-
-def _sqlite_lock_path(engine: Engine) -> str | None:
-    """The lock file beside an SQLite database file; None for other databases."""
-    if engine.dialect.name != "sqlite":
-        return None
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return os.path.abspath(database) + "-crumby-writer.lock"
 
 
 def writer_for(app: Flask, engine: Engine) -> Writer:

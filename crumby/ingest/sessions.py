@@ -1,6 +1,6 @@
 """Visits stitched into sessions as they are stored, so that reports need no window functions.
 
-A session is one visitor's views with gaps of at most ``SESSION_TIMEOUT``
+A session is one visitor's views on one site with gaps of at most ``SESSION_TIMEOUT``
 (30 minutes). Every visit row carries where it stands in its session:
 
 - ``session_start``: when the session's first view (its entry) happened;
@@ -13,11 +13,12 @@ plain aggregates over the datetime index. Working this out at read time
 instead needs ``LAG() OVER (PARTITION BY cid ORDER BY datetime)``, a sort of
 every view in the range, which cost seconds per report on a year of traffic.
 
-The tracker's writer stitches each batch against the newest stored view of
-each visitor (``stitch_batch``). Rows stored any other way (imports, the demo
-and benchmark generators, databases from before these columns) are stitched
-afterwards by ``stitch_missing``, which recomputes the whole history of each
-visitor concerned. Views without a visitor id are sessions of their own.
+The ingest pipeline stitches each batch against the newest stored view of
+each visitor on its site (``stitch_batch``); every writer goes through it, so
+rows arrive stitched. ``restitch`` recomputes the whole history of visitors
+whose rows lack the columns (a database upgraded from version 1) or whose
+views were stored out of order. Views without a visitor id are sessions of
+their own.
 
 Two server processes storing views of the same visitor in the same few
 milliseconds can both see the same previous view; SQLite's writers take
@@ -41,11 +42,13 @@ from sqlalchemy import (
     bindparam,
     or_,
     select,
+    true,
     union_all,
     update,
 )
 
 from crumby.models import Visit
+from crumby.store import spec_of
 
 #: a view more than this many seconds after the visitor's previous one starts a new session
 SESSION_TIMEOUT = 1800
@@ -78,11 +81,11 @@ def follow(last: Last | None, when: dt.datetime) -> tuple[Last, float]:
 
 @functools.lru_cache(maxsize=64)
 def _newest_views_statement(count: int) -> Select | CompoundSelect:
-    """The lookup of ``count`` visitors' newest views since ``:since``, built once per size.
+    """The lookup of ``count`` visitors' newest views on a site since ``:since``, built once per size.
 
-    A ``UNION ALL`` of ``WHERE cid = ? ORDER BY datetime DESC, id DESC LIMIT 1``
-    probes runs on every database and reads one entry of the (cid, datetime,
-    id) index per visitor, however many views they have; ``GROUP BY cid`` with
+    A ``UNION ALL`` of ``WHERE site_id = ? AND cid = ? ORDER BY datetime DESC,
+    id DESC LIMIT 1`` probes runs on every database and reads one entry of the
+    (site_id, cid, datetime, id) index per visitor, however many views they have; ``GROUP BY cid`` with
     ``MAX(datetime)`` would read all of them. ``datetime >= :since`` (only a
     view of the last 30 minutes can continue a session) bounds the work where
     a planner without table statistics reads the datetime index instead.
@@ -93,6 +96,7 @@ def _newest_views_statement(count: int) -> Select | CompoundSelect:
         return (
             select(visits.c.cid, visits.c.datetime, visits.c.session_start, visits.c.session_seq)
             .where(
+                visits.c.site_id == bindparam("site_id"),
                 visits.c.cid == bindparam(f"cid{n}"),
                 visits.c.datetime >= bindparam("since", type_=DateTime()),
                 visits.c.session_seq.is_not(None),
@@ -107,9 +111,9 @@ def _newest_views_statement(count: int) -> Select | CompoundSelect:
 
 
 def newest_views(
-    connection: Connection, cids: Iterable[str | None], since: dt.datetime
+    connection: Connection, site_id: int, cids: Iterable[str | None], since: dt.datetime
 ) -> dict[str, Last]:
-    """Each visitor's newest stitched view at or after ``since``, one index probe per visitor."""
+    """Each visitor's newest stitched view on a site at or after ``since``, one probe each."""
     found: dict[str, Last] = {}
     wanted = sorted({cid for cid in cids if cid is not None})
     for begin in range(0, len(wanted), CHUNK):
@@ -117,6 +121,7 @@ def newest_views(
         statement = _newest_views_statement(len(chunk))
         params: dict[str, Any] = {f"cid{n}": cid for n, cid in enumerate(chunk)}
         params["since"] = since
+        params["site_id"] = site_id
         for cid, when, start, seq in connection.execute(statement, params):
             found[cid] = Last(when, start, seq)
     return found
@@ -125,12 +130,21 @@ def newest_views(
 def stitch_batch(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Fill the session columns of new visit rows (in place), before they are inserted.
 
-    ``connection`` must see the stored visits; rows are taken in time order,
-    so several views of one visitor in the same batch chain correctly.
+    ``connection`` must see the stored visits and every row must have its
+    ``site_id``; rows are taken in time order, so several views of one
+    visitor in the same batch chain correctly.
     """
+    by_site: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_site.setdefault(row["site_id"], []).append(row)
+    for site_id, site_rows in by_site.items():
+        _stitch_site(connection, site_id, site_rows)
+
+
+def _stitch_site(connection: Connection, site_id: int, rows: list[dict[str, Any]]) -> None:
     # only a view in the last SESSION_TIMEOUT seconds can continue a session
     since = min(row["datetime"] for row in rows) - dt.timedelta(seconds=SESSION_TIMEOUT)
-    last = newest_views(connection, (row.get("cid") for row in rows), since)
+    last = newest_views(connection, site_id, (row.get("cid") for row in rows), since)
     for row in sorted(rows, key=lambda row: row["datetime"]):
         cid = row.get("cid")
         current, gap = follow(last.get(cid) if cid is not None else None, row["datetime"])
@@ -141,28 +155,24 @@ def stitch_batch(connection: Connection, rows: Sequence[dict[str, Any]]) -> None
         row["session_gap"] = gap
 
 
-def stitch_missing(connection: Connection) -> int:
-    """Stitch every visitor who has views without session columns; returns the rows changed.
+def restitch(connection: Connection, everything: bool = False) -> int:
+    """Re-stitch visitors with views lacking session columns (or all); returns rows changed.
 
-    Each such visitor's whole history is recomputed in time order, so views
-    stored late or out of order end up exactly where they belong.
+    Each such visitor's whole history on each site is recomputed in time
+    order, so views stored late or out of order end up where they belong.
     """
     visits = Visit.__table__
-    if connection.dialect.name == "postgresql":
-        # Without statistics (a table filled moments ago, a server with autovacuum
-        # off) PostgreSQL may read "WHERE id = ?" off the whole (cid, datetime, id) index.
-        connection.exec_driver_sql("ANALYZE visits")
+    spec_of(connection).analyze(connection, "visits")
     alone = connection.execute(
         update(visits)
-        .where(visits.c.cid.is_(None), _unstitched())
+        .where(visits.c.cid.is_(None), true() if everything else _unstitched())
         .values(session_start=visits.c.datetime, session_seq=1, session_gap=0.0)
     )
     changed = max(alone.rowcount, 0)  # a driver that cannot tell says -1
-    cids = list(
-        connection.scalars(
-            select(visits.c.cid).where(_unstitched(), visits.c.cid.is_not(None)).distinct()
-        )
-    )
+    wanted = select(visits.c.site_id, visits.c.cid).where(visits.c.cid.is_not(None))
+    if not everything:
+        wanted = wanted.where(_unstitched())
+    pairs = connection.execute(wanted.distinct()).all()
     statement = (
         update(visits)
         .where(visits.c.id == bindparam("_id"))
@@ -172,11 +182,15 @@ def stitch_missing(connection: Connection) -> int:
             session_gap=bindparam("_gap"),
         )
     )
-    for begin in range(0, len(cids), CHUNK):
-        updates = list(_restitch(connection, cids[begin : begin + CHUNK]))
-        if updates:
-            connection.execute(statement, updates)
-            changed += len(updates)
+    by_site: dict[int, list[str]] = {}
+    for site_id, cid in pairs:
+        by_site.setdefault(site_id, []).append(cid)
+    for site_id, cids in by_site.items():
+        for begin in range(0, len(cids), CHUNK):
+            updates = list(_restitch(connection, site_id, cids[begin : begin + CHUNK]))
+            if updates:
+                connection.execute(statement, updates)
+                changed += len(updates)
     return changed
 
 
@@ -190,8 +204,8 @@ def _unstitched() -> ColumnElement[bool]:
     )
 
 
-def _restitch(connection: Connection, cids: list[str]) -> Iterable[dict[str, Any]]:
-    """The updates that put these visitors' views where they belong."""
+def _restitch(connection: Connection, site_id: int, cids: list[str]) -> Iterable[dict[str, Any]]:
+    """The updates that put these visitors' views on one site where they belong."""
     visits = Visit.__table__
     rows = connection.execute(
         select(
@@ -202,7 +216,7 @@ def _restitch(connection: Connection, cids: list[str]) -> Iterable[dict[str, Any
             visits.c.session_seq,
             visits.c.session_gap,
         )
-        .where(visits.c.cid.in_(cids))
+        .where(visits.c.site_id == site_id, visits.c.cid.in_(cids))
         .order_by(visits.c.cid, visits.c.datetime, visits.c.id)
     )
     last: Last | None = None

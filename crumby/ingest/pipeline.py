@@ -1,0 +1,206 @@
+"""The one way rows get into ``visits`` and ``events``: ordered steps over a batch.
+
+Every writer (the hit endpoints through the group-commit writer, ``crumby
+demo``, the benchmarks, the tests' seeding, and later log imports and app
+events) hands rows to ``Pipeline.run`` inside the transaction that stores
+them. Each step has one job, in this order:
+
+1. ``derive``: what follows from the row itself (page host and path, the
+   referrer's host);
+2. ``resolve_sites``: the registered site of each row (contract section 8),
+   dropping rows of no site under the reason ``unknown_site``;
+3. ``stitch``: each visit's place in its visitor's session on its site;
+4. ``insert``: one ``executemany`` per table.
+
+Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
+Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
+removes them. Rows handed in are never changed: a batch retried after a
+failure starts from the same input.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Connection, Table
+from sqlalchemy.engine import Engine
+
+from crumby.ingest.counters import Counters, counters_for
+from crumby.ingest.sessions import stitch_batch
+from crumby.models import Event, Visit, url_host, url_path
+from crumby.sites import Directory
+
+VISITS: Table = Visit.__table__  # type: ignore[assignment]
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+#: keys a row may carry that are not columns: the ``site`` hit parameter, and for
+#: events the page that sent them (the Referer header) when ``dl`` is missing
+HINTS = ("site_hint", "page_hint")
+#: rows per transaction for bulk writers (``store``)
+CHUNK = 1000
+
+
+@dataclass
+class Batch:
+    """The rows of one transaction, and what happened to them."""
+
+    connection: Connection
+    visits: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    hints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    stored: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def rows(self) -> Iterable[tuple[Table, dict[str, Any]]]:
+        """Every row with its table."""
+        for row in self.visits:
+            yield VISITS, row
+        for row in self.events:
+            yield EVENTS, row
+
+
+Step = Callable[["Pipeline", Batch], None]
+
+
+def derive(pipeline: Pipeline, batch: Batch) -> None:
+    """Page host and path and referrer host of each visit, unless given."""
+    for row in batch.visits:
+        uri = row.get("doc_uri")
+        if row.get("doc_host") is None:
+            row["doc_host"] = url_host(uri)
+        if row.get("doc_path") is None:
+            row["doc_path"] = url_path(uri)
+        if row.get("referrer_host") is None:
+            row["referrer_host"] = url_host(row.get("referrer"))
+
+
+def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
+    """The site of each row: its ``site`` hint if registered, else its page's host."""
+    for name in ("visits", "events"):
+        kept = []
+        for row in getattr(batch, name):
+            if row.get("site_id") is None:
+                hints = batch.hints.get(id(row), {})
+                hosts = (
+                    hints.get("site_hint"),
+                    row.get("doc_host") or url_host(row.get("doc_uri")),
+                    url_host(hints.get("page_hint")),
+                )
+                site = pipeline.directory.resolve(batch.connection, hosts)
+                if site is None:
+                    batch.dropped["unknown_site"] += 1
+                    continue
+                row["site_id"] = site.id
+            kept.append(row)
+        setattr(batch, name, kept)
+
+
+def count_bots(pipeline: Pipeline, batch: Batch) -> None:
+    """Bots are stored flagged (reports leave them out) and counted under ``bot``."""
+    for _table, row in batch.rows():
+        if row.get("is_bot"):
+            batch.dropped["bot"] += 1
+
+
+def stitch(pipeline: Pipeline, batch: Batch) -> None:
+    """Sessions, read against the stored views in this same transaction."""
+    if batch.visits:
+        stitch_batch(batch.connection, batch.visits)
+
+
+def insert(pipeline: Pipeline, batch: Batch) -> None:
+    """One executemany per table."""
+    for table, rows in ((VISITS, batch.visits), (EVENTS, batch.events)):
+        if rows:
+            batch.connection.execute(table.insert(), _without_empty_columns(rows))
+            batch.stored[table.name] += len(rows)
+
+
+STEPS: tuple[Step, ...] = (derive, resolve_sites, count_bots, stitch, insert)
+
+
+class Pipeline:
+    """An app's pipeline: the steps, the site directory and the counters they share."""
+
+    def __init__(self, engine: Engine, counters: Counters, steps: Sequence[Step] = STEPS) -> None:
+        self.engine = engine
+        self.counters = counters
+        self.steps = tuple(steps)
+        self.directory = Directory(engine)
+
+    def run(self, connection: Connection, rows: Iterable[tuple[Table, dict[str, Any]]]) -> Batch:
+        """Run every step over copies of ``rows`` in the caller's transaction."""
+        batch = Batch(connection, [], [])
+        for table, row in rows:
+            copy = dict(row)
+            hints = {key: copy.pop(key) for key in HINTS if key in copy}
+            if hints:
+                batch.hints[id(copy)] = hints
+            (batch.visits if table is VISITS else batch.events).append(copy)
+        for step in self.steps:
+            step(self, batch)
+        return batch
+
+    def counted(self, batch: Batch) -> None:
+        """Record a committed batch's outcome."""
+        self.counters.add(batch.stored, batch.dropped)
+
+    def store(
+        self,
+        visits: Iterable[dict[str, Any]] = (),
+        events: Iterable[dict[str, Any]] = (),
+        chunk: int = CHUNK,
+    ) -> tuple[int, int]:
+        """Store many rows in time order, ``chunk`` per transaction; returns rows stored.
+
+        For bulk writers (the demo, benchmarks, tests): rows are sorted by
+        time first, so sessions stitch as if the hits had arrived live.
+        """
+        items = [(VISITS, row) for row in visits] + [(EVENTS, row) for row in events]
+        items.sort(key=lambda item: item[1]["datetime"])
+        stored: Counter[str] = Counter()
+        for begin in range(0, len(items), chunk):
+            with self.engine.begin() as connection:
+                batch = self.run(connection, items[begin : begin + chunk])
+            self.counted(batch)
+            stored.update(batch.stored)
+        return stored["visits"], stored["events"]
+
+
+def pipeline_for(app: Flask, engine: Engine) -> Pipeline:
+    """The app's pipeline for an engine, created on first use."""
+    pipeline = app.extensions.get("crumby.pipeline")
+    if pipeline is None or pipeline.engine is not engine:
+        pipeline = app.extensions["crumby.pipeline"] = Pipeline(engine, counters_for(app))
+    return pipeline
+
+
+def store(
+    app: Flask,
+    visits: Iterable[dict[str, Any]] = (),
+    events: Iterable[dict[str, Any]] = (),
+) -> tuple[int, int]:
+    """Store rows through the app's pipeline (inside an app context); returns rows stored."""
+    from crumby.database import ensure_schema
+    from crumby.extensions import db
+
+    ensure_schema(app)
+    with app.app_context():
+        engine = db.engine
+    return pipeline_for(app, engine).store(visits, events)
+
+
+def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Leave out the columns empty in every row, rather than have the driver quote NULLs.
+
+    Most of a visit's 40 columns are empty (no geo, no campaign).
+    """
+    keys = {key for row in rows for key, value in row.items() if value is not None}
+    if all(row.keys() == keys for row in rows):
+        return rows
+    return [{key: row.get(key) for key in keys} for row in rows]
+
+

@@ -1,0 +1,110 @@
+"""The interface every database's spec fills in, with the parts they share."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+#: helper arguments are SQL expressions written by the query author, never request values;
+#: still, refuse a statement separator so that a slip fails early and clearly
+_EXPRESSION = re.compile(r"^[^;]{1,1000}$")
+
+
+class DialectError(ValueError):
+    """The database is not supported, or a SQL helper got an unusable argument."""
+
+
+def expr(value: object) -> str:
+    """A query author's SQL expression, checked to be one expression."""
+    text = str(value)
+    if not _EXPRESSION.match(text):
+        raise DialectError(f"not a plain SQL expression: {text!r}")
+    return text
+
+
+def count(value: object) -> int:
+    """A whole number for a helper (``add_days(e, 1)``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DialectError(f"expected a whole number, got {value!r}")
+    return value
+
+
+class DatabaseSpec:
+    """One database: connection options, the report guard, SQL helpers, locking, statistics."""
+
+    name: ClassVar[str] = ""
+
+    # ---- connections ----------------------------------------------------------------------
+
+    def engine_options(self, uri: str) -> dict[str, Any]:
+        """Pool settings that suit a long-running web server."""
+        return {"pool_pre_ping": True, "pool_recycle": 3600}
+
+    def install(self, engine: Engine) -> None:
+        """Hook per-connection settings into a new engine."""
+
+    def writer_lock_path(self, engine: Engine) -> str | None:
+        """A file the writers of all processes take turns on, or None where the database queues."""
+        return None
+
+    # ---- reports --------------------------------------------------------------------------
+
+    def begin_report(self, conn: Connection, seconds: float) -> None:
+        """Make the connection read-only with a statement time limit."""
+        raise NotImplementedError
+
+    def end_report(self, conn: Connection) -> None:
+        """Undo ``begin_report`` so that the connection can go back to the pool."""
+        raise NotImplementedError
+
+    def is_timeout(self, orig: BaseException) -> bool:
+        """True when a driver error means the statement hit the time limit."""
+        return False
+
+    # ---- SQL helpers for query templates --------------------------------------------------
+
+    def add_seconds(self, e: str, n: int) -> str:
+        """The datetime ``n`` seconds after ``e``."""
+        raise NotImplementedError
+
+    def date_of(self, e: str) -> str:
+        """The date part of a datetime, as a DATE."""
+        raise NotImplementedError
+
+    def hour_of(self, e: str, suffix: str) -> str:
+        """The start of the hour of a datetime, as text ``2026-11-23T08:00:00`` + ``suffix``."""
+        raise NotImplementedError
+
+    def week_of(self, e: str) -> str:
+        """The Monday that starts the week of a datetime, as a DATE."""
+        raise NotImplementedError
+
+    def month_of(self, e: str) -> str:
+        """The first day of the month of a datetime, as a DATE."""
+        raise NotImplementedError
+
+    def seconds_between(self, a: str, b: str) -> str:
+        """Seconds from ``a`` to ``b``."""
+        raise NotImplementedError
+
+    def url_host(self, e: str) -> str:
+        """The lower-cased host of a URL, NULL when it has none."""
+        raise NotImplementedError
+
+    def ratio(self, a: str, b: str) -> str:
+        """``a / b`` as a fraction, NULL when b is 0."""
+        raise NotImplementedError
+
+    # ---- maintenance ----------------------------------------------------------------------
+
+    def analyze(self, connection: Connection, table: str) -> None:
+        """Refresh the planner's statistics of a table."""
+        connection.exec_driver_sql(f"ANALYZE {table}")
+
+    def drop_index(self, connection: Connection, table: str, index: str) -> None:
+        """Drop an index by name."""
+        quote = connection.dialect.identifier_preparer.quote
+        connection.exec_driver_sql(f"DROP INDEX {quote(index)}")

@@ -1,0 +1,113 @@
+"""SQLite: WAL, a busy timeout, a cross-process writer lock file and an authorizer for reports."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from typing import Any
+
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import Engine
+
+from crumby.store.base import DatabaseSpec, count, expr
+
+BUSY_TIMEOUT_MS = 5000
+
+#: authorizer actions a report may use; everything else (writes, PRAGMA, ATTACH) is denied
+_ALLOWED = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
+}
+
+
+def _authorizer(action: int, *_args: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside the writer; foreign keys make deletes cascade."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+class SQLiteSpec(DatabaseSpec):
+    """The embedded default."""
+
+    name = "sqlite"
+
+    def engine_options(self, uri: str) -> dict[str, Any]:
+        return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "connect", _pragmas)
+
+    def writer_lock_path(self, engine: Engine) -> str | None:
+        """A blocking ``flock`` beside the file wakes the next writer at once.
+
+        SQLite's own busy handler polls with growing sleeps, so two processes
+        wanting the write lock wait milliseconds past its release.
+        """
+        database = engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return os.path.abspath(database) + "-crumby-writer.lock"
+
+    def begin_report(self, conn: Connection, seconds: float) -> None:
+        raw = conn.connection.dbapi_connection
+        conn.exec_driver_sql("PRAGMA query_only = ON")
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        raw.set_authorizer(_authorizer)
+
+    def end_report(self, conn: Connection) -> None:
+        raw = conn.connection.dbapi_connection
+        raw.set_authorizer(None)
+        raw.set_progress_handler(None, 0)
+        conn.rollback()
+        conn.exec_driver_sql("PRAGMA query_only = OFF")
+        conn.commit()
+
+    def is_timeout(self, orig: BaseException) -> bool:
+        return isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig)
+
+    def add_seconds(self, e: str, n: int) -> str:
+        return f"datetime({expr(e)}, '{count(n):+d} seconds')"
+
+    def date_of(self, e: str) -> str:
+        return f"date({expr(e)})"
+
+    def hour_of(self, e: str, suffix: str) -> str:
+        return f"strftime('%Y-%m-%dT%H:00:00{suffix}', {expr(e)})"
+
+    def week_of(self, e: str) -> str:
+        return f"date({expr(e)}, '-6 days', 'weekday 1')"
+
+    def month_of(self, e: str) -> str:
+        return f"date({expr(e)}, 'start of month')"
+
+    def seconds_between(self, a: str, b: str) -> str:
+        return f"ROUND((julianday({expr(b)}) - julianday({expr(a)})) * 86400.0, 3)"
+
+    def url_host(self, e: str) -> str:
+        e = expr(e)
+        rest = f"substr({e}, instr({e}, '://') + 3)"
+        return (
+            f"lower(CASE WHEN instr({e}, '://') > 0 THEN "
+            f"CASE WHEN instr({rest}, '/') > 0 THEN substr({rest}, 1, instr({rest}, '/') - 1) "
+            f"ELSE {rest} END ELSE NULL END)"
+        )
+
+    def ratio(self, a: str, b: str) -> str:
+        return f"(CAST({expr(a)} AS REAL) / NULLIF({expr(b)}, 0))"
+
+    def analyze(self, connection: Connection, table: str) -> None:
+        connection.exec_driver_sql(f"ANALYZE {table}")
