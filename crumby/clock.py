@@ -1,4 +1,4 @@
-""""Now" for one app: the wall clock, unless a test pinned it.
+""" "Now" for one app: the wall clock, unless a test pinned it.
 
 Reports' default ranges, "today" and realtime depend on the current time;
 tests pin it with ``pin(app, when)`` so that they pass at any hour (CI once

@@ -89,15 +89,20 @@ def _v3_sites(connection: Connection) -> None:
     for host in sorted(hosts - known):
         connection.execute(
             sites.insert().values(
-                host=host[: models.HOST_LENGTH], timezone="UTC", public=False,
-                created_at=models.utcnow(), data_version=0,
+                host=host[: models.HOST_LENGTH],
+                timezone="UTC",
+                public=False,
+                created_at=models.utcnow(),
+                data_version=0,
             )
         )
     site_of = {host: id_ for id_, host in connection.execute(select(sites.c.id, sites.c.host))}
     fallback = _fallback_site(connection, site_of)
     # visits: by page host, in chunks of ids; their path too
     _fill_in_chunks(
-        connection, visits, (visits.c.doc_uri, visits.c.doc_host),
+        connection,
+        visits,
+        (visits.c.doc_uri, visits.c.doc_host),
         lambda uri, host: {
             "_site": site_of.get(fold_host(host)) if host else None,
             "_path": models.url_path(uri),
@@ -106,16 +111,23 @@ def _v3_sites(connection: Connection) -> None:
         fallback,
     )
     _fill_in_chunks(
-        connection, events, (events.c.doc_uri,),
+        connection,
+        events,
+        (events.c.doc_uri,),
         lambda uri: {"_site": site_of.get(fold_host(models.url_host(uri) or ""))},
         {"site_id": bindparam("_site")},
         None,
     )
     # events without a page: their visitor's site, else the fallback
-    orphans = connection.execute(
-        select(events.c.cid).where(events.c.site_id.is_(None), events.c.cid.is_not(None))
-        .distinct()
-    ).scalars().all()
+    orphans = (
+        connection.execute(
+            select(events.c.cid)
+            .where(events.c.site_id.is_(None), events.c.cid.is_not(None))
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
     for cid in orphans:
         site_id = connection.execute(
             select(visits.c.site_id).where(visits.c.cid == cid).order_by(visits.c.id).limit(1)
@@ -132,8 +144,7 @@ def _v3_sites(connection: Connection) -> None:
             events.update().where(events.c.site_id.is_(None)).values(site_id=fallback)
         )
     stored = {
-        table: {i["name"] for i in inspect(connection).get_indexes(table)}
-        for table in _OLD_INDEXES
+        table: {i["name"] for i in inspect(connection).get_indexes(table)} for table in _OLD_INDEXES
     }
     for table, names in _OLD_INDEXES.items():
         for name in names:
@@ -149,9 +160,12 @@ def _fallback_site(
     connection: Connection, site_of: dict[str, int], force: bool = False
 ) -> int | None:
     """The site for rows without a host: the only site, or ``unattributed.invalid``."""
-    has_hostless = force or connection.execute(
-        select(models.Visit.id).where(models.Visit.doc_host.is_(None)).limit(1)
-    ).first()
+    has_hostless = (
+        force
+        or connection.execute(
+            select(models.Visit.id).where(models.Visit.doc_host.is_(None)).limit(1)
+        ).first()
+    )
     if not has_hostless:
         return None
     if len(site_of) == 1:
@@ -159,8 +173,11 @@ def _fallback_site(
     if UNATTRIBUTED_HOST not in site_of:
         connection.execute(
             models.Site.__table__.insert().values(
-                host=UNATTRIBUTED_HOST, timezone="UTC", public=False,
-                created_at=models.utcnow(), data_version=0,
+                host=UNATTRIBUTED_HOST,
+                timezone="UTC",
+                public=False,
+                created_at=models.utcnow(),
+                data_version=0,
             )
         )
         site_of[UNATTRIBUTED_HOST] = connection.execute(

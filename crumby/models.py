@@ -8,7 +8,6 @@ Datetimes are naive and always UTC.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import (

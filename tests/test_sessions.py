@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from crumby import create_app
-from crumby.ingest import sessions
 from crumby.database import SCHEMA_VERSION, ensure_schema
 from crumby.extensions import db
+from crumby.ingest import sessions
+from crumby.ingest.sessions import Last, follow, newest_views
 from crumby.models import SchemaVersion, Visit, url_host, utcnow
-from crumby.ingest.sessions import Last, follow, newest_views, restitch
 from tests.conftest import _server_database
 
 T = dt.datetime(2026, 3, 1, 12, 0, 0)

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from crumby.extensions import db
-from crumby.models import Event, Visit
 from crumby.ingest import writer as writer_module
 from crumby.ingest.writer import StoreError, writer_for
+from crumby.models import Event, Visit
 
 PAGE = "https://blog.example/"
 

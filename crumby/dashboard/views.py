@@ -143,9 +143,10 @@ def _has_data(site: SiteInfo) -> bool:
     from crumby.models import Visit
 
     with db.engine.connect() as connection:
-        return connection.execute(
-            select(Visit.id).where(Visit.site_id == site.id).limit(1)
-        ).first() is not None
+        return (
+            connection.execute(select(Visit.id).where(Visit.site_id == site.id).limit(1)).first()
+            is not None
+        )
 
 
 @bp.get("/")

@@ -202,5 +202,3 @@ def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if all(row.keys() == keys for row in rows):
         return rows
     return [{key: row.get(key) for key in keys} for row in rows]
-
-

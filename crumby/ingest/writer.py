@@ -5,8 +5,8 @@ make the transaction durable, and SQLite lets only one writer in at a time.
 Instead, request threads hand their row to this process's writer and wait;
 the writer takes everything queued so far (up to ``BATCH_MAX`` rows), runs
 it through the ingest pipeline (``crumby.ingest.pipeline``) in one
-transaction, commits, and only then wakes the waiting requests. Under load a batch holds as many rows as
-there are requests in flight, so the cost of a commit is shared; with no
+transaction, commits, and only then wakes the waiting requests. Under load
+a batch holds as many rows as there are requests in flight, so the cost of a commit is shared; with no
 load a batch is a single row and nothing is slower than before.
 
 No acknowledged hit is lost: a request answers 204 only after the commit of

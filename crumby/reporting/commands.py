@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from crumby.reporting.csvout import to_csv
-from crumby.reporting.discovery import SCOPES, get_query, list_queries
 from crumby import clock
 from crumby.extensions import db
+from crumby.reporting.csvout import to_csv
+from crumby.reporting.discovery import SCOPES, get_query, list_queries
 from crumby.reporting.ranges import RangeError, parse_range, today
 from crumby.reporting.reports import QueryError, run_query
 from crumby.reporting.sitechoice import SiteChoiceError, choose_site
@@ -69,9 +69,7 @@ def query_command(
             t0, t1 = parse_range(args, now=today(site.timezone, clock.now()))
         except RangeError as exc:
             # the range rules speak of request parameters; name the options instead
-            raise click.ClickException(
-                re.sub(r"\b(from|to|days)\b", r"--\1", str(exc))
-            ) from None
+            raise click.ClickException(re.sub(r"\b(from|to|days)\b", r"--\1", str(exc))) from None
         query = get_query(scope, name)
         if query is None:
             raise click.ClickException(f"no such {scope} query: {name}")

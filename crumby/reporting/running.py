@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, DateTime, bindparam, text
+from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crumby.database import DatabaseError, describe
 from crumby.extensions import db
 from crumby.reporting.rendering import Rendered
 from crumby.store import spec_of
+
 
 class QueryTimeout(Exception):
     """The statement ran longer than REPORT_TIMEOUT_SECONDS."""

@@ -40,7 +40,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise UnknownZone(f"unknown time zone: {name!r} (use an IANA name such as Europe/Berlin)")
+        raise UnknownZone(
+            f"unknown time zone: {name!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
 
 
 def _offset(tz: ZoneInfo, utc: dt.datetime) -> int:
@@ -82,7 +84,7 @@ def transitions(name: str) -> tuple[tuple[dt.datetime, ...], tuple[int, ...]]:
 
 @dataclass(frozen=True)
 class Stretches:
-    """The offsets a zone has within a window: ``offsets[0]`` before ``boundaries[0]``, and so on."""
+    """A zone's offsets within a window: ``offsets[0]`` before ``boundaries[0]``, and so on."""
 
     boundaries: tuple[dt.datetime, ...]
     offsets: tuple[int, ...]

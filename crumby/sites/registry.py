@@ -100,7 +100,10 @@ def add_site(
         raise SiteError(f"site {key} is already registered")
     connection.execute(
         Site.__table__.insert().values(
-            host=key, timezone=timezone, public=public, data_version=0,
+            host=key,
+            timezone=timezone,
+            public=public,
+            data_version=0,
             created_at=utcnow(),
         )
     )
@@ -197,9 +200,7 @@ class Directory:
         self.by_id = {site.id: site for site in sites}
         self.loaded = self.missed = now
 
-    def resolve(
-        self, connection: Connection, hosts: Iterable[str | None]
-    ) -> SiteInfo | None:
+    def resolve(self, connection: Connection, hosts: Iterable[str | None]) -> SiteInfo | None:
         """The site of the first of ``hosts`` that is registered (each folded), or None."""
         keys = [fold_host(h) for h in hosts if h]
         now = time.monotonic()

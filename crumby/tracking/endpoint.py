@@ -27,14 +27,14 @@ from flask import Flask
 from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
-from crumby import geo
+from crumby import clock, geo
 from crumby.database import DatabaseError, ensure_schema
 from crumby.extensions import db
-from crumby.models import Event, Visit, utcnow
+from crumby.ingest.writer import StoreError, writer_for
+from crumby.models import Event, Visit
 from crumby.tracking.enrich import anonymize_ip, anonymous_id, client_ip, user_agent
 from crumby.tracking.hits import clean, event_columns, limit, visit_columns
 from crumby.tracking.params import HitError, read_params
-from crumby.ingest.writer import StoreError, writer_for
 
 SITE_LENGTH = 253
 #: the smallest transparent GIF, for <img> fallbacks
@@ -164,7 +164,7 @@ def _json(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]
 
 def enrich(app: Flask, environ: Mapping[str, Any], row: dict[str, Any], is_visit: bool) -> None:
     """Add what the server knows about a hit: time, address, agent, place, visitor id."""
-    now = utcnow()
+    now = clock.now(app)
     row["datetime"] = now
     ip = client_ip(
         environ.get("REMOTE_ADDR"),
