@@ -27,12 +27,13 @@ from sqlalchemy import func, select, text
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from crumby.sessions import stitch_missing  # noqa: E402
+
 from crumby import create_app  # noqa: E402
 from crumby.database import ensure_schema  # noqa: E402
 from crumby.extensions import db  # noqa: E402
 from crumby.models import Event, Visit  # noqa: E402
 from crumby.reporting import list_queries, run_query  # noqa: E402
-from crumby.sessions import stitch_missing  # noqa: E402
 
 TARGETS_MS = {30: 250, 365: 1500}
 PAGES = [f"/{section}/{n}" for section in ("blog", "docs", "shop", "news") for n in range(150)]

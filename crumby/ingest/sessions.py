@@ -86,9 +86,10 @@ def _newest_views_statement(count: int) -> Select | CompoundSelect:
     A ``UNION ALL`` of ``WHERE site_id = ? AND cid = ? ORDER BY datetime DESC,
     id DESC LIMIT 1`` probes runs on every database and reads one entry of the
     (site_id, cid, datetime, id) index per visitor, however many views they
-    have; ``GROUP BY cid`` with ``MAX(datetime)`` would read all of them. ``datetime >= :since`` (only a
-    view of the last 30 minutes can continue a session) bounds the work where
-    a planner without table statistics reads the datetime index instead.
+    have; ``GROUP BY cid`` with ``MAX(datetime)`` would read all of them.
+    ``datetime >= :since`` (only a view of the last 30 minutes can continue a
+    session) bounds the work where a planner without table statistics reads
+    the datetime index instead.
     """
     visits = Visit.__table__
 

@@ -6,8 +6,8 @@ Instead, request threads hand their row to this process's writer and wait;
 the writer takes everything queued so far (up to ``BATCH_MAX`` rows), runs
 it through the ingest pipeline (``crumby.ingest.pipeline``) in one
 transaction, commits, and only then wakes the waiting requests. Under load
-a batch holds as many rows as there are requests in flight, so the cost of a commit is shared; with no
-load a batch is a single row and nothing is slower than before.
+a batch holds as many rows as there are requests in flight, so the cost of
+a commit is shared; with no load a batch is a single row and nothing is slower than before.
 
 No acknowledged hit is lost: a request answers 204 only after the commit of
 the batch that holds its row. A failed batch is retried once on a fresh
