@@ -20,7 +20,9 @@ FORMATS = ("json", "csv")
 
 
 def _unauthorized() -> Response:
-    response = json_error(401, "log in or send 'Authorization: Bearer <token>'")
+    response = json_error(
+        401, "authentication required: log in or send 'Authorization: Bearer <token>'"
+    )
     response.headers["WWW-Authenticate"] = 'Bearer realm="crumby"'
     return response
 
