@@ -8,12 +8,20 @@ from flask import Response, jsonify, render_template, request
 from flask_login import current_user
 
 from crumby import __version__
+from crumby.extensions import db
 from crumby.reporting import bp
 from crumby.reporting.dialects import HELP
 from crumby.reporting.discovery import SCOPES, list_queries
 from crumby.reporting.ranges import DEFAULT_DAYS
+from crumby.sites import all_sites
 
 RANGE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "site",
+        "in": "query",
+        "description": "the site's host (www. folded); may be left out when only one site exists",
+        "schema": {"type": "string"},
+    },
     {
         "name": "days",
         "in": "query",
@@ -158,6 +166,8 @@ def openapi() -> Response:
 def api_page() -> str:
     """The API documented for people: endpoints, parameters, every query with an example."""
     scopes = {scope: list_queries(scope) for scope in visible_scopes()}
+    with db.engine.connect() as connection:
+        sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
     return render_template(
         "reporting/api.html",
         scopes=scopes,
@@ -165,4 +175,5 @@ def api_page() -> str:
         helpers=HELP,
         host=request.host_url.rstrip("/"),
         logged_in=current_user.is_authenticated,
+        example_site=sites[0].host if sites else "example.org",
     )
