@@ -102,3 +102,55 @@ def test_a_user_edits_a_sites_zone_and_visibility(app, client):
     assert answer.status_code == 302
     assert _sites(app) == [("a.example", "Asia/Kolkata", True)]
     assert client.get("/sites/nowhere.example").status_code == 404
+
+
+def test_with_several_sites_the_front_page_lists_those_one_may_see(app, client):
+    import datetime as dt
+
+    from crumby import clock, ingest
+    from crumby.sites import add_site
+
+    now = dt.datetime(2026, 5, 20, 12, 0)
+    clock.pin(app, now)
+    with app.app_context(), db.engine.begin() as connection:
+        add_site(connection, "open.example", "Pacific/Auckland", public=True)
+        add_site(connection, "closed.example")
+    visits = [
+        {
+            "datetime": now - dt.timedelta(days=d),
+            "cid": f"v{d % 3}",
+            "doc_uri": "https://open.example/",
+        }
+        for d in range(40)  # 30 local days hold visitors v0, v1, v2
+    ]
+    with app.app_context():
+        ingest.store(app, visits)
+    anonymous = client.get("/").get_data(as_text=True)
+    assert "open.example" in anonymous and "closed.example" not in anonymous
+    row = re.search(r'open\.example</a>.*?<td class="num">(\d+)</td>', anonymous, re.S)
+    assert row and row.group(1) == "3"
+    assert "<polyline" in anonymous
+    _login(app, client)
+    everything = client.get("/").get_data(as_text=True)
+    assert "closed.example" in everything
+    assert client.get("/?site=closed.example").status_code == 200
+    assert client.get("/?site=nowhere.example").status_code == 404
+
+
+def test_a_private_site_sends_anonymous_visitors_to_the_login_page(app, client):
+    with app.app_context(), db.engine.begin() as connection:
+        from crumby.sites import add_site
+
+        add_site(connection, "closed.example")
+    for path in ("/", "/?site=closed.example", "/reports/public/visits?site=closed.example"):
+        answer = client.get(path)
+        assert answer.status_code == 302, path
+        assert "/login" in answer.headers["Location"]
+
+
+def test_a_fresh_install_shows_how_to_start(app, client):
+    html = client.get("/").get_data(as_text=True)
+    assert "crumby addsite" in html
+    assert '<script src="http://localhost:5000/cmb.js" defer></script>' in html.replace(
+        "&lt;", "<"
+    ).replace("&gt;", ">").replace("&#34;", '"').replace("&quot;", '"')
