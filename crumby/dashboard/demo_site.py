@@ -26,4 +26,14 @@ def demo_page(page: str) -> str:
     if not current_app.config.get("DEMO") or page not in PAGES:
         abort(404)
     title, text = PAGES[page]
-    return render_template("dashboard/demo.html", page=page, title=title, text=text, pages=PAGES)
+    from crumby.demo import SITE_HOST
+
+    return render_template(
+        "dashboard/demo.html",
+        page=page,
+        title=title,
+        text=text,
+        pages=PAGES,
+        # the page is served from Crumby's own host: data-site files its hits under the demo site
+        demo_site=SITE_HOST,
+    )
