@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import subprocess
 
 import pytest
 import sqlalchemy as sa
@@ -563,13 +564,35 @@ def test_export_reads_with_a_streaming_cursor_in_chunks(pinned, monkeypatch):
             with engine.connect() as connection:
                 streamed = export.rows(connection, "visits", export.Selection(), chunk=2)
                 first = next(streamed)
-                assert first["cid"] == "alice"
+                assert first.cid == "alice"
                 rest = list(streamed)
         finally:
             sa.event.remove(engine, "before_cursor_execute", record)
     assert len(rest) == 4
     assert len(seen) == 1
     assert seen[0].get("stream_results") is True and seen[0].get("yield_per") == 2
+
+
+# ---- the console script -----------------------------------------------------------------------
+
+
+def test_the_console_script_lists_the_commands_and_reports_errors_on_one_line(
+    crumby_script, cli_env
+):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [crumby_script, *args], env=cli_env, capture_output=True, text=True, timeout=60
+        )
+
+    listed = run("-h").stdout
+    for name in ("prune", "forget", "export"):
+        assert f"  {name} " in listed
+    for args in (["export", "--bogus"], ["export", "--site", "nowhere.example"], ["prune"]):
+        result = run(*args)
+        assert result.returncode != 0, args
+        assert result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def _site_ids(app) -> dict[str, int]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Boolean, Connection, DateTime, Row, String, Table, select
 
 from crumby.models import Event, Visit
 from crumby.reporting.csvout import neutralise
@@ -50,8 +50,8 @@ def columns(name: str) -> list[str]:
 
 def rows(
     connection: Connection, name: str, selection: Selection, chunk: int = CHUNK
-) -> Iterator[Mapping[str, Any]]:
-    """The selected rows of table ``name`` in id order, fetched ``chunk`` at a time."""
+) -> Iterator[Row[Any]]:
+    """The selected rows of table ``name`` by id (values in ``columns`` order), ``chunk`` a time."""
     table = TABLES[name]
     query = select(table).order_by(table.c.id)
     if selection.site_id is not None:
@@ -64,7 +64,7 @@ def rows(
         query = query.where(table.c.datetime < selection.end)
     result = connection.execute(query.execution_options(yield_per=chunk))
     try:
-        yield from result.mappings()
+        yield from result
     finally:
         result.close()
 
@@ -77,9 +77,16 @@ def write_jsonl(
     written = 0
     for name in names:
         kind = KINDS[name]
+        keys = columns(name)
+        times = _indexes(name, DateTime)
+        site = keys.index("site_id")
         for row in rows(connection, name, selection):
-            record: dict[str, Any] = {"type": kind, "site": hosts.get(row["site_id"])}
-            record.update((key, _json_value(value)) for key, value in row.items())
+            values = list(row)
+            for i in times:
+                if values[i] is not None:
+                    values[i] = iso(values[i])
+            record = {"type": kind, "site": hosts.get(values[site])}
+            record.update(zip(keys, values, strict=True))
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             written += 1
     return written
@@ -92,12 +99,25 @@ def write_csv(connection: Connection, name: str, selection: Selection, out: Text
     as in ``crumby query --format csv``.
     """
     hosts = _hosts(connection)
+    keys = columns(name)
+    times = _indexes(name, DateTime)
+    flags = _indexes(name, Boolean)
+    texts = _indexes(name, String)
+    site = keys.index("site_id")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*columns(name), "site"])
+    writer.writerow([*keys, "site"])
     written = 0
     for row in rows(connection, name, selection):
-        cells = [neutralise(_text(value)) for value in row.values()]
-        writer.writerow([*cells, neutralise(hosts.get(row["site_id"]))])
+        values = list(row)
+        for i in times:
+            if values[i] is not None:
+                values[i] = iso(values[i])
+        for i in flags:
+            values[i] = "true" if values[i] else "false"
+        for i in texts:
+            values[i] = neutralise(values[i])
+        values.append(neutralise(hosts.get(values[site])))
+        writer.writerow(values)
         written += 1
     return written
 
@@ -111,15 +131,6 @@ def _hosts(connection: Connection) -> dict[int, str]:
     return {site.id: site.host for site in all_sites(connection)}
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return iso(value)
-    return value
-
-
-def _text(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return iso(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+def _indexes(name: str, kind: type) -> list[int]:
+    """Where the columns of a type stand in a row of table ``name``."""
+    return [i for i, column in enumerate(TABLES[name].columns) if isinstance(column.type, kind)]
