@@ -332,12 +332,15 @@ def demo_command(host: str, port: int, path: str, reset: bool) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
+from crumby.lifecycle.commands import COMMANDS as LIFECYCLE_COMMANDS  # noqa: E402
 from crumby.reporting.commands import check_command, query_command  # noqa: E402
 from crumby.sites.commands import COMMANDS as SITE_COMMANDS  # noqa: E402
 
 cli.add_command(query_command)
 cli.add_command(check_command)
 for _command in SITE_COMMANDS:
+    cli.add_command(_command)
+for _command in LIFECYCLE_COMMANDS:
     cli.add_command(_command)
 
 

@@ -5,12 +5,15 @@ demo``, the benchmarks, the tests' seeding, and later log imports and app
 events) hands rows to ``Pipeline.run`` inside the transaction that stores
 them. Each step has one job, in this order:
 
-1. ``derive``: what follows from the row itself (page host and path, the
+1. ``drop_dnt``: with RESPECT_DNT, rows of hits that asked not to be tracked
+   (``DNT: 1`` or ``Sec-GPC: 1``) go, under the reason ``dnt``;
+2. ``derive``: what follows from the row itself (page host and path, the
    referrer's host);
-2. ``resolve_sites``: the registered site of each row (contract section 8),
+3. ``resolve_sites``: the registered site of each row (contract section 8),
    dropping rows of no site under the reason ``unknown_site``;
-3. ``stitch``: each visit's place in its visitor's session on its site;
-4. ``insert``: one ``executemany`` per table.
+4. ``count_bots``: bots are stored flagged and counted under ``bot``;
+5. ``stitch``: each visit's place in its visitor's session on its site;
+6. ``insert``: one ``executemany`` per table.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -36,9 +39,10 @@ from crumby.sites import Directory
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
-#: keys a row may carry that are not columns: the ``site`` hit parameter, and for
-#: events the page that sent them (the Referer header) when ``dl`` is missing
-HINTS = ("site_hint", "page_hint")
+#: keys a row may carry that are not columns: the ``site`` hit parameter, for events
+#: the page that sent them (the Referer header) when ``dl`` is missing, and whether
+#: the hit asked not to be tracked (``DNT: 1`` or ``Sec-GPC: 1``)
+HINTS = ("site_hint", "page_hint", "dnt_hint")
 #: rows per transaction for bulk writers (``store``)
 CHUNK = 1000
 
@@ -63,6 +67,20 @@ class Batch:
 
 
 Step = Callable[["Pipeline", Batch], None]
+
+
+def drop_dnt(pipeline: Pipeline, batch: Batch) -> None:
+    """Under RESPECT_DNT, rows whose hit sent Do Not Track or Global Privacy Control go."""
+    if not pipeline.respect_dnt:
+        return
+    for name in ("visits", "events"):
+        kept = []
+        for row in getattr(batch, name):
+            if batch.hints.get(id(row), {}).get("dnt_hint"):
+                batch.dropped["dnt"] += 1
+            else:
+                kept.append(row)
+        setattr(batch, name, kept)
 
 
 def derive(pipeline: Pipeline, batch: Batch) -> None:
@@ -119,17 +137,28 @@ def insert(pipeline: Pipeline, batch: Batch) -> None:
             batch.stored[table.name] += len(rows)
 
 
-STEPS: tuple[Step, ...] = (derive, resolve_sites, count_bots, stitch, insert)
+STEPS: tuple[Step, ...] = (drop_dnt, derive, resolve_sites, count_bots, stitch, insert)
 
 
 class Pipeline:
-    """An app's pipeline: the steps, the site directory and the counters they share."""
+    """An app's pipeline: the steps, the site directory and the counters they share.
 
-    def __init__(self, engine: Engine, counters: Counters, steps: Sequence[Step] = STEPS) -> None:
+    ``respect_dnt`` is the app's RESPECT_DNT, read once when the pipeline is made.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        counters: Counters,
+        steps: Sequence[Step] = STEPS,
+        *,
+        respect_dnt: bool = False,
+    ) -> None:
         self.engine = engine
         self.counters = counters
         self.steps = tuple(steps)
         self.directory = Directory(engine)
+        self.respect_dnt = respect_dnt
 
     def run(self, connection: Connection, rows: Iterable[tuple[Table, dict[str, Any]]]) -> Batch:
         """Run every step over copies of ``rows`` in the caller's transaction."""
@@ -171,10 +200,12 @@ class Pipeline:
 
 
 def pipeline_for(app: Flask, engine: Engine) -> Pipeline:
-    """The app's pipeline for an engine, created on first use."""
+    """The app's pipeline for an engine, created on first use with the app's settings."""
     pipeline = app.extensions.get("crumby.pipeline")
     if pipeline is None or pipeline.engine is not engine:
-        pipeline = app.extensions["crumby.pipeline"] = Pipeline(engine, counters_for(app))
+        pipeline = app.extensions["crumby.pipeline"] = Pipeline(
+            engine, counters_for(app), respect_dnt=bool(app.config.get("RESPECT_DNT"))
+        )
     return pipeline
 
 

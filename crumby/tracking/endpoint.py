@@ -127,6 +127,8 @@ class HitEndpoints:
             row["site_hint"] = clean(params.get("site"), SITE_LENGTH)
             if not kind.is_visit:
                 row["page_hint"] = _header(environ, "HTTP_REFERER")
+            # the pipeline drops the row under RESPECT_DNT; the answer stays the same
+            row["dnt_hint"] = asks_not_to_be_tracked(environ)
             try:
                 writer_for(app, self.engine()).store(kind.table, row)
             except DatabaseError as exc:
@@ -188,6 +190,13 @@ def enrich(app: Flask, environ: Mapping[str, Any], row: dict[str, Any], is_visit
     if ip is not None and app.config.get("ANONYMIZE_IP"):
         ip = anonymize_ip(ip)
     row["ip"] = ip[:45] if ip else None
+
+
+def asks_not_to_be_tracked(environ: Mapping[str, Any]) -> bool:
+    """True for a hit with ``DNT: 1`` or ``Sec-GPC: 1`` (Do Not Track, Global Privacy Control)."""
+    dnt = environ.get("HTTP_DNT")
+    gpc = environ.get("HTTP_SEC_GPC")
+    return (dnt is not None and dnt.strip() == "1") or (gpc is not None and gpc.strip() == "1")
 
 
 def _header(environ: Mapping[str, Any], key: str) -> str | None:
