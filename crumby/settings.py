@@ -37,7 +37,11 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DOMAIN", "localhost:5000", "host[:port] where Crumby is reachable"),
+    Setting(
+        "DOMAIN",
+        "localhost:5000",
+        "host[:port] where Crumby is reachable (the dashboard's tracker snippet uses it)",
+    ),
     Setting(
         "SQLALCHEMY_DATABASE_URI",
         "sqlite:///~/crumby.db",
