@@ -133,7 +133,7 @@ def insert(pipeline: Pipeline, batch: Batch) -> None:
     """One executemany per table."""
     for table, rows in ((VISITS, batch.visits), (EVENTS, batch.events)):
         if rows:
-            batch.connection.execute(table.insert(), _without_empty_columns(rows))
+            batch.connection.execute(table.insert(), _without_empty_columns(table, rows))
             batch.stored[table.name] += len(rows)
 
 
@@ -224,7 +224,7 @@ def store(
     return pipeline_for(app, engine).store(visits, events)
 
 
-def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _without_empty_columns(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Leave out the columns empty in every row, rather than have the driver quote NULLs.
 
     Most of a visit's 40 columns are empty (no geo, no campaign).
@@ -232,4 +232,15 @@ def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keys = {key for row in rows for key, value in row.items() if value is not None}
     if all(row.keys() == keys for row in rows):
         return rows
-    return [{key: row.get(key) for key in keys} for row in rows]
+    # a key some rows lack takes the column's own default, as a single insert would
+    defaults = _defaults(table)
+    return [{key: row.get(key, defaults.get(key)) for key in keys} for row in rows]
+
+
+def _defaults(table: Table) -> dict[str, Any]:
+    """The plain (non-callable) Python-side defaults of a table's columns."""
+    return {
+        column.name: column.default.arg
+        for column in table.columns
+        if column.default is not None and column.default.is_scalar
+    }

@@ -78,6 +78,10 @@ class DatabaseSpec:
         """The start of the hour of a datetime, as text ``2026-11-23T08:00:00`` + ``suffix``."""
         raise NotImplementedError
 
+    def text_of(self, e: str, suffix: str) -> str:
+        """A datetime to the second, as text ``2026-11-23T08:15:00`` + ``suffix``."""
+        raise NotImplementedError
+
     def week_of(self, e: str) -> str:
         """The Monday that starts the week of a datetime, as a DATE."""
         raise NotImplementedError

@@ -64,6 +64,9 @@ class MySQLSpec(DatabaseSpec):
     def hour_of(self, e: str, suffix: str) -> str:
         return f"DATE_FORMAT({expr(e)}, '%Y-%m-%dT%H:00:00{suffix}')"
 
+    def text_of(self, e: str, suffix: str) -> str:
+        return f"DATE_FORMAT({expr(e)}, '%Y-%m-%dT%H:%i:%s{suffix}')"
+
     def week_of(self, e: str) -> str:
         e = expr(e)
         return f"DATE(DATE_SUB({e}, INTERVAL WEEKDAY({e}) DAY))"

@@ -33,6 +33,9 @@ class PostgreSQLSpec(DatabaseSpec):
     def hour_of(self, e: str, suffix: str) -> str:
         return f"to_char(date_trunc('hour', {expr(e)}), 'YYYY-MM-DD\"T\"HH24:00:00\"{suffix}\"')"
 
+    def text_of(self, e: str, suffix: str) -> str:
+        return f'to_char({expr(e)}, \'YYYY-MM-DD"T"HH24:MI:SS"{suffix}"\')'
+
     def week_of(self, e: str) -> str:
         return f"CAST(date_trunc('week', {expr(e)}) AS DATE)"
 
