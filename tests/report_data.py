@@ -11,12 +11,13 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from crumby import ingest
 from crumby.extensions import db
-from crumby.sites import add_site, find_site
+from crumby.sites import SiteInfo, add_site, find_site
 
 T0 = dt.date(2024, 2, 26)  # a past range across a leap day
 T1 = dt.date(2024, 3, 3)
@@ -48,6 +49,8 @@ class Seed:
     visits: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     now: dt.datetime | None = None
+    #: the site the rows were stored under (set by ``insert``)
+    site: SiteInfo | None = None
 
 
 def _visit(rng: random.Random, cid: str, when: dt.datetime, **extra) -> dict:
@@ -121,6 +124,17 @@ def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
     late = dt.datetime.combine(T1, dt.time(23, 50))
     out.visits.append(_visit(rng, "late", late))
     out.visits.append(_visit(rng, "late", late + dt.timedelta(minutes=20)))
+    # a tagged link and a fragment are the same page as the bare path (pages are paths)
+    for minutes, page, suffix in ((0, "/pricing", "?utm_source=x"), (2, "/contact", "#map")):
+        out.visits.append(
+            _visit(
+                rng,
+                "c98",
+                first + dt.timedelta(hours=4, minutes=minutes),
+                doc_uri=SITE + page + suffix,
+                doc_title=TITLES[page],
+            )
+        )
     # a spreadsheet formula as a page, for the CSV test
     out.visits.append(
         _visit(
@@ -144,34 +158,64 @@ def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
 HOST = "shop.example"
 
 
-def insert(seed: Seed, host: str = HOST, timezone: str = "UTC", public: bool = True) -> None:
-    """Register the seed's site and store its rows through the ingest pipeline, as hits are."""
+def insert(seed: Seed, host: str = HOST, timezone: str = "UTC", public: bool = True) -> SiteInfo:
+    """Register the seed's site and store its rows through the ingest pipeline, as hits are.
+
+    Returns the site. The rows carry the site's id, so rows whose page is not on
+    the site's host (a spreadsheet formula as a page) are stored too.
+    """
     with db.engine.begin() as connection:
         if find_site(connection, host) is None:
             add_site(connection, host, timezone, public)
     with db.engine.begin() as connection:
-        site_id = find_site(connection, host).id
+        site = find_site(connection, host)
     ingest.store(
         current_app,
-        [{**row, "site_id": site_id} for row in seed.visits],
-        [{"is_bot": False, **row, "site_id": site_id} for row in seed.events],
+        [{**row, "site_id": site.id} for row in seed.visits],
+        [{"is_bot": False, **row, "site_id": site.id} for row in seed.events],
     )
     # the Python answers order a visitor's views as stored: by time, ties in insertion order
     for n, row in enumerate(sorted(seed.visits, key=lambda r: r["datetime"])):
         row["id"] = n
+    seed.site = site
+    return site
 
 
 # ---- the answers, in Python -------------------------------------------------------------
 
 
-def in_range(rows: list[dict], t0: dt.date = T0, t1: dt.date = T1) -> list[dict]:
-    lo = dt.datetime.combine(t0, dt.time())
-    hi = dt.datetime.combine(t1 + dt.timedelta(days=1), dt.time())
-    return [r for r in rows if lo <= r["datetime"] < hi and not r.get("is_bot")]
+def local(when: dt.datetime, zone: str = "UTC") -> dt.datetime:
+    """The wall-clock time in ``zone`` of a stored (naive UTC) datetime, by zoneinfo."""
+    return when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def local_day(when: dt.datetime, zone: str = "UTC") -> dt.date:
+    """The local date in ``zone`` of a stored (naive UTC) datetime."""
+    return local(when, zone).date()
+
+
+def to_utc(wall: dt.datetime, zone: str, fold: int = 0) -> dt.datetime:
+    """The stored (naive UTC) datetime of a wall-clock time in ``zone`` (``fold=1``: the
+    second of a repeated hour)."""
+    aware = wall.replace(tzinfo=ZoneInfo(zone), fold=fold)
+    return aware.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def in_range(rows: list[dict], t0: dt.date = T0, t1: dt.date = T1, zone: str = "UTC") -> list[dict]:
+    """The people's rows whose local date in ``zone`` is one of t0..t1."""
+    return [r for r in rows if t0 <= local_day(r["datetime"], zone) <= t1 and not r.get("is_bot")]
 
 
 def days(t0: dt.date = T0, t1: dt.date = T1) -> list[dt.date]:
     return [t0 + dt.timedelta(days=i) for i in range((t1 - t0).days + 1)]
+
+
+def path(uri: str | None) -> str | None:
+    """A page's path without query string or fragment, as the page reports group it."""
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    return parts.path or ("/" if parts.netloc else None)
 
 
 def sessions(rows: list[dict]) -> list[list[dict]]:
@@ -215,39 +259,48 @@ def host(url: str | None) -> str:
     return (urlsplit(url).hostname or "").rstrip(".") if url and "//" in url else ""
 
 
-def sessions_starting(seed: Seed, t0: dt.date = T0, t1: dt.date = T1) -> list[list[dict]]:
+def sessions_starting(
+    seed: Seed, t0: dt.date = T0, t1: dt.date = T1, zone: str = "UTC"
+) -> list[list[dict]]:
     """The sessions a range counts: those whose first view is a person's, inside the range."""
-    return [s for s in sessions(seed.visits) if in_range(s[:1], t0, t1)]
+    return [s for s in sessions(seed.visits) if in_range(s[:1], t0, t1, zone)]
 
 
-def expect(name: str, seed: Seed) -> list[list]:
-    """The rows query ``name`` must answer for T0..T1 (order handled by the test)."""
-    rows = in_range(seed.visits)
+def expect(
+    name: str, seed: Seed, t0: dt.date = T0, t1: dt.date = T1, zone: str = "UTC"
+) -> list[list]:
+    """The rows query ``name`` must answer for the local days t0..t1 of a site in ``zone``
+    (order handled by the test)."""
+    rows = in_range(seed.visits, t0, t1, zone)
+
+    def day_of(row: dict) -> dt.date:
+        return local_day(row["datetime"], zone)
+
     if name == "visits":
         return [
             [
                 d.isoformat(),
-                len({r["cid"] for r in rows if r["datetime"].date() == d}),
-                sum(1 for r in rows if r["datetime"].date() == d),
+                len({r["cid"] for r in rows if day_of(r) == d}),
+                sum(1 for r in rows if day_of(r) == d),
             ]
-            for d in days()
+            for d in days(t0, t1)
         ]
     if name == "summary":
-        found = sessions_starting(seed)
+        found = sessions_starting(seed, t0, t1, zone)
         return [
             [
                 len({r["cid"] for r in rows}),
                 len(rows),
                 len(found),
-                sum(1 for s in found if len(s) == 1) / len(found),
-                sum(_duration(s) for s in found) / len(found),
+                sum(1 for s in found if len(s) == 1) / len(found) if found else 0,
+                sum(_duration(s) for s in found) / len(found) if found else 0,
             ]
         ]
     if name == "sessions":
-        found = sessions_starting(seed)
+        found = sessions_starting(seed, t0, t1, zone)
         answer = []
-        for d in days():
-            todays = [s for s in found if s[0]["datetime"].date() == d]
+        for d in days(t0, t1):
+            todays = [s for s in found if day_of(s[0]) == d]
             if todays:
                 answer.append(
                     [
@@ -261,18 +314,21 @@ def expect(name: str, seed: Seed) -> list[list]:
                 answer.append([d.isoformat(), 0, 0, 0])
         return answer
     if name == "entry_pages":
-        counts = Counter(s[0]["doc_uri"] for s in sessions_starting(seed))
+        counts = Counter(
+            _label(path(s[0]["doc_uri"])) for s in sessions_starting(seed, t0, t1, zone)
+        )
         return [[k, v] for k, v in counts.items()]
     if name == "documents":
-        views = Counter(r["doc_uri"] for r in rows)
+        paged = [r for r in rows if path(r["doc_uri"])]
+        views = Counter(path(r["doc_uri"]) for r in paged)
         return [
             [
-                uri,
-                max(r["doc_title"] for r in rows if r["doc_uri"] == uri),
+                page,
+                max(r["doc_title"] for r in paged if path(r["doc_uri"]) == page),
                 n,
-                len({r["cid"] for r in rows if r["doc_uri"] == uri}),
+                len({r["cid"] for r in paged if path(r["doc_uri"]) == page}),
             ]
-            for uri, n in views.items()
+            for page, n in views.items()
         ]
     if name == "locations":
         known = [r for r in rows if r["country"]]
@@ -306,7 +362,7 @@ def expect(name: str, seed: Seed) -> list[list]:
         ]
         return [[len({r["cid"] for r in recent}), len(recent)]]
     if name == "private/events":
-        events = in_range(seed.events)
+        events = in_range(seed.events, t0, t1, zone)
         counts = Counter((e["name"], e["value"] or "") for e in events)
         return [
             [*k, n, len({e["cid"] for e in events if (e["name"], e["value"] or "") == k})]

@@ -11,20 +11,25 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from crumby import accounts, create_app
+from crumby import accounts, clock, create_app, ingest
 from crumby.extensions import db
 from crumby.models import User, Visit
 from crumby.reporting.discovery import BUILTIN_FOLDER
-from crumby.reporting.ranges import today
+from crumby.sites import add_site
 from tests import report_data as rd
 
 PUBLIC = sorted(p.stem for p in (BUILTIN_FOLDER / "public").glob("*.sql"))
 PRIVATE = sorted(p.stem for p in (BUILTIN_FOLDER / "private").glob("*.sql"))
 RANGE = {"from": rd.T0.isoformat(), "to": rd.T1.isoformat()}
+#: "now" for every app of these tests (the seed's recent rows sit just before it)
+NOW = dt.datetime(2024, 3, 1, 12)
 
 
-def make_app(database_url: str, tmp_path, **config) -> Flask:
-    """An app on the test database with extra settings (QUERY_FOLDER, CORS, limits)."""
+def make_app(database_url: str, tmp_path, now: dt.datetime = NOW, **config) -> Flask:
+    """An app on the test database with extra settings (QUERY_FOLDER, CORS, limits).
+
+    Its clock is pinned to ``now``, so that no answer depends on the wall clock.
+    """
     settings = {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -32,7 +37,9 @@ def make_app(database_url: str, tmp_path, **config) -> Flask:
         "GEOIP2_DATABASE_NAME": str(tmp_path / "none.mmdb"),
         **config,
     }
-    return create_app(settings)
+    made = create_app(settings)
+    clock.pin(made, now)
+    return made
 
 
 @pytest.fixture
@@ -43,9 +50,17 @@ def token(app) -> str:
 
 
 @pytest.fixture
-def seeded(app):
+def site(app):
+    """The only site, public, in UTC (the API needs a site); the app's clock is pinned."""
+    clock.pin(app, NOW)
+    with app.app_context(), db.engine.begin() as connection:
+        return add_site(connection, rd.HOST, "UTC", public=True)
+
+
+@pytest.fixture
+def seeded(app, site):
     with app.app_context():
-        seed = rd.build_seed(dt.datetime(2024, 3, 1, 12))
+        seed = rd.build_seed(NOW)
         rd.insert(seed)
     return seed
 
@@ -78,7 +93,7 @@ def test_private_listing_needs_login_or_token(client, token):
 
 
 @pytest.mark.parametrize("name", PRIVATE)
-def test_private_results_answer_401_json_without_credentials(client, name):
+def test_private_results_answer_401_json_without_credentials(client, site, name):
     answer = client.get(f"/api/private/{name}")
     assert answer.status_code == 401
     assert answer.is_json and "error" in answer.get_json()
@@ -134,20 +149,20 @@ def test_result_has_columns_data_and_range(client, seeded):
     assert sum(row[2] for row in body["data"]) == len(rd.in_range(seeded.visits))
 
 
-def test_default_range_is_the_last_30_days(client):
+def test_default_range_is_the_last_30_days(client, site):
     body = client.get("/api/public/visits").get_json()
-    assert body["t1"] == today().isoformat()
-    assert body["t0"] == (today() - dt.timedelta(days=29)).isoformat()
+    assert body["t1"] == NOW.date().isoformat()
+    assert body["t0"] == (NOW.date() - dt.timedelta(days=29)).isoformat()
     assert len(body["data"]) == 30
 
 
-def test_days_counts_back_from_to(client):
+def test_days_counts_back_from_to(client, site):
     body = client.get("/api/public/visits?days=7&to=2024-03-03").get_json()
     assert (body["t0"], body["t1"]) == ("2024-02-26", "2024-03-03")
     assert len(body["data"]) == 7
 
 
-def test_t0_and_t1_are_aliases(client):
+def test_t0_and_t1_are_aliases(client, site):
     body = client.get("/api/public/visits?t0=2024-02-28&t1=2024-03-01").get_json()
     assert [row[0] for row in body["data"]] == ["2024-02-28", "2024-02-29", "2024-03-01"]
 
@@ -176,13 +191,13 @@ def test_t0_and_t1_are_aliases(client):
         "format=xml",
     ],
 )
-def test_bad_parameters_answer_400_json(client, query):
+def test_bad_parameters_answer_400_json(client, site, query):
     answer = client.get(f"/api/public/visits?{query}")
     assert answer.status_code == 400, query
     assert answer.is_json and answer.get_json()["error"]
 
 
-def test_unknown_query_is_404_json(client):
+def test_unknown_query_is_404_json(client, site):
     answer = client.get("/api/public/no_such_report")
     assert answer.status_code == 404
     assert "no_such_report" in answer.get_json()["error"]
@@ -201,7 +216,7 @@ def test_unknown_query_is_404_json(client):
         "/api/public/%00visits",
     ],
 )
-def test_paths_never_reach_private_or_outside_files(client, path):
+def test_paths_never_reach_private_or_outside_files(client, site, path):
     answer = client.get(path)
     assert answer.status_code == 404
     assert answer.is_json
@@ -239,7 +254,7 @@ def folder(tmp_path):
 
 
 @pytest.fixture
-def folder_client(database_url, tmp_path, folder, app):
+def folder_client(database_url, tmp_path, folder, app, site):
     custom = make_app(database_url, tmp_path, QUERY_FOLDER=str(folder), REPORT_TIMEOUT_SECONDS=1)
     return custom.test_client()
 
@@ -366,7 +381,7 @@ SESSION_STATE = {
 }
 
 
-def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_path, app):
+def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_path, app, site):
     """Read-only mode, time limit and sort settings end with the report: hits share the pool."""
     one = make_app(
         database_url, tmp_path, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0}
@@ -380,8 +395,15 @@ def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_pat
     before = state()
     assert one.test_client().get("/api/public/summary").status_code == 200
     assert state() == before
-    assert one.test_client().post("/visit", json={"dl": "https://s.example/"}).status_code == 204
+    # the hit is the registered site's, so it really is written through the same pool
+    hit = {"dl": f"https://{rd.HOST}/after-report"}
+    assert one.test_client().post("/visit", json=hit).status_code == 204
     with one.app_context():
+        stored = db.session.scalar(
+            select(func.count()).select_from(Visit).where(Visit.doc_path == "/after-report")
+        )
+        assert stored == 1
+        db.session.remove()
         db.engine.dispose()
 
 
@@ -412,15 +434,16 @@ def test_a_broken_file_answers_500_json_naming_the_query(
 # ---- cache --------------------------------------------------------------------------------
 
 
-def test_public_results_are_cached_briefly(database_url, tmp_path, app):
-    cached = make_app(database_url, tmp_path, REPORT_CACHE_SECONDS=60).test_client()
-    uncached = make_app(database_url, tmp_path, REPORT_CACHE_SECONDS=0).test_client()
+def test_public_results_are_cached_briefly(database_url, tmp_path, app, site):
+    later = dt.datetime(2024, 6, 1, 12)  # the range is long past: kept REPORT_CACHE_SECONDS
+    cached = make_app(database_url, tmp_path, now=later, REPORT_CACHE_SECONDS=60).test_client()
+    uncached = make_app(database_url, tmp_path, now=later, REPORT_CACHE_SECONDS=0).test_client()
     url = "/api/public/visits?from=2024-03-01&to=2024-03-01"
-    assert cached.get(url).get_json()["data"] == [["2024-03-01", 0, 0]]
+    first = cached.get(url)
+    assert first.get_json()["data"] == [["2024-03-01", 0, 0]]
+    assert first.headers["Cache-Control"] == "public, max-age=60"
     assert uncached.get(url).get_json()["data"] == [["2024-03-01", 0, 0]]
-    with app.app_context():
-        db.session.add(Visit(cid="x", datetime=dt.datetime(2024, 3, 1, 9)))
-        db.session.commit()
+    ingest.store(app, [{"cid": "x", "datetime": dt.datetime(2024, 3, 1, 9), "doc_uri": rd.SITE}])
     assert cached.get(url).get_json()["data"] == [["2024-03-01", 0, 0]]
     assert uncached.get(url).get_json()["data"] == [["2024-03-01", 1, 1]]
     # another range is another cache entry
@@ -428,15 +451,12 @@ def test_public_results_are_cached_briefly(database_url, tmp_path, app):
     assert cached.get(other).get_json()["data"][0] == ["2024-03-01", 1, 1]
 
 
-def test_private_results_are_not_cached(app, client, token):
+def test_private_results_are_not_cached(app, client, token, site):
     url = "/api/private/events?from=2024-03-01&to=2024-03-01"
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get(url, headers=headers).get_json()["data"] == []
-    with app.app_context():
-        from crumby.models import Event
-
-        db.session.add(Event(cid="x", name="buy", datetime=dt.datetime(2024, 3, 1, 9)))
-        db.session.commit()
+    event = {"cid": "x", "name": "buy", "datetime": dt.datetime(2024, 3, 1, 9), "site_id": site.id}
+    ingest.store(app, events=[event])
     answer = client.get(url, headers=headers)
     assert answer.get_json()["data"] == [["buy", "", 1, 1]]
     assert "no-store" in answer.headers["Cache-Control"]
@@ -445,8 +465,9 @@ def test_private_results_are_not_cached(app, client, token):
 # ---- CORS -----------------------------------------------------------------------------------
 
 
-def test_cors_default_lets_any_origin_read_the_public_api(client):
+def test_cors_default_lets_any_origin_read_the_public_api(client, site):
     answer = client.get("/api/public/visits", headers={"Origin": "https://blog.example"})
+    assert answer.status_code == 200
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
 
 
@@ -460,7 +481,7 @@ def test_cors_wildcard_never_comes_with_credentials_on_the_private_api(client, t
     assert "Access-Control-Allow-Credentials" not in answer.headers
 
 
-def test_cors_with_listed_origins(database_url, tmp_path, app):
+def test_cors_with_listed_origins(database_url, tmp_path, app, site):
     client = make_app(
         database_url, tmp_path, CROSSDOMAIN_ORIGIN=["https://blog.example"]
     ).test_client()
@@ -469,6 +490,7 @@ def test_cors_with_listed_origins(database_url, tmp_path, app):
     assert good.headers["Access-Control-Allow-Origin"] == "https://blog.example"
     assert good.headers["Access-Control-Allow-Credentials"] == "true"
     public = client.get("/api/public/visits", headers={"Origin": "https://blog.example"})
+    assert public.status_code == 200
     assert public.headers["Access-Control-Allow-Origin"] == "https://blog.example"
     assert "Access-Control-Allow-Credentials" not in public.headers
     evil = client.get("/api/public/visits", headers={"Origin": "https://evil.example"})

@@ -69,16 +69,18 @@ def test_query_private_and_days(app, runner):
 
 
 def test_query_errors_are_one_line(app, runner):
-    for args in (
-        ["query", "visits", "--from", "2024-02-30", "--to", "2024-03-01"],
-        ["query", "visits", "--days", "many"],
-        ["query", "visits", "--from", "2024-03-01"],
-        ["query", "nope"],
+    _seed(app)  # a site exists: each error below is about the arguments, not a missing site
+    for args, words in (
+        (["query", "visits", "--from", "2024-02-30", "--to", "2024-03-01"], "--from"),
+        (["query", "visits", "--days", "many"], "--days"),
+        (["query", "visits", "--from", "2024-03-01"], "--to"),
+        (["query", "nope"], "no such public query: nope"),
     ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 1, args
         assert "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+        assert words in result.output, (args, result.output)
 
 
 def test_check_passes_for_the_built_ins_and_names_broken_files(app, runner, tmp_path):
