@@ -181,6 +181,149 @@ def insert(seed: Seed, host: str = HOST, timezone: str = "UTC", public: bool = T
     return site
 
 
+# ---- two sites in two time zones ---------------------------------------------------------
+
+BERLIN = "Europe/Berlin"  # CET/CEST: 2024-03-31 has 23 hours, 2024-10-27 has 25
+KOLKATA = "Asia/Kolkata"  # +05:30 all year: its local midnight is 18:30 UTC
+SPRING = (dt.date(2024, 3, 29), dt.date(2024, 4, 1))
+AUTUMN = (dt.date(2024, 10, 25), dt.date(2024, 10, 28))
+#: "now" for the two sites (UTC): Berlin's second 02:45 of its 25-hour day
+ZONED_NOW = dt.datetime(2024, 10, 27, 1, 45)
+#: wall-clock times viewed every day: around local midnight and UTC midnight (05:30 in Kolkata)
+WALL_TIMES = [
+    dt.time(0, 0),
+    dt.time(0, 5),
+    dt.time(0, 59, 59),
+    dt.time(1, 30),
+    dt.time(5, 29, 59),
+    dt.time(5, 30),
+    dt.time(12, 0),
+    dt.time(22, 59, 59),
+    dt.time(23, 30),
+    dt.time(23, 59, 59),
+]
+SUFFIXES = ["", "", "?utm_source=news", "#top", "?ref=x&utm_source=ads"]
+
+
+@dataclass(frozen=True)
+class Zoned:
+    """A site of the two-zone test: its pages live under /<prefix>/, its events are <prefix>-*."""
+
+    host: str
+    zone: str
+    prefix: str
+    #: local days with bots only, though rows of neighbouring local days carry their UTC date
+    empty: tuple[dt.date, ...]
+    #: more wall-clock times (with fold) around the zone's changes
+    extra: tuple[tuple[dt.datetime, int], ...] = ()
+    #: minutes before "now" of views for realtime (the last is a bot's)
+    recent: tuple[int, ...] = ()
+
+
+ZONED = (
+    Zoned(
+        "berlin.example",
+        BERLIN,
+        "de",
+        empty=(dt.date(2024, 3, 30), dt.date(2024, 10, 26)),
+        extra=(
+            (dt.datetime(2024, 3, 31, 1, 59, 59), 0),  # the last second of CET...
+            (dt.datetime(2024, 3, 31, 3, 0), 0),  # ...and the first of CEST, one second later
+            (dt.datetime(2024, 10, 27, 2, 30), 0),  # 02:30 CEST
+            (dt.datetime(2024, 10, 27, 2, 30), 1),  # 02:30 CET, an hour later
+            (dt.datetime(2024, 10, 27, 2, 59, 59), 1),
+        ),
+        recent=(5, 10, 29, 45, 2),
+    ),
+    Zoned(
+        "kolkata.example",
+        KOLKATA,
+        "in",
+        empty=(dt.date(2024, 3, 31), dt.date(2024, 10, 28)),
+        recent=(1, 31, 3),
+    ),
+)
+
+
+def build_zoned_seed(site: Zoned, now: dt.datetime = ZONED_NOW, seed: int = 11) -> Seed:
+    """Views and events of one site near its local midnights, over SPRING and AUTUMN and a day
+    either side; visitor ids are shared with the other site, pages and event names are not."""
+    rng = random.Random(f"{seed}-{site.host}")
+    out = Seed(now=now)
+    url = f"https://{site.host}"
+
+    def view(cid: str, when: dt.datetime, **extra) -> dict:
+        row = _visit(rng, cid, when, **extra)
+        page = row["doc_uri"][len(SITE) :] if row["doc_uri"].startswith(SITE) else "/"
+        suffix = rng.choice(SUFFIXES)
+        row["doc_uri"] = f"{url}/{site.prefix}{page}{suffix}"
+        row["doc_title"] = f"{site.prefix.upper()} {TITLES[page]}"
+        if "utm_source=" in suffix:
+            row["utm_source"] = suffix.rsplit("=", 1)[1]
+        if row["referrer"] == SITE + "/":
+            row["referrer"] = url + "/"  # a link within the site
+        return row
+
+    def people(when: dt.datetime) -> None:
+        cid = f"v{rng.randint(1, 6)}"
+        out.visits.append(view(cid, when))
+        if rng.random() < 0.5:  # a second view, up to 40 minutes later: maybe the next day
+            later = when + dt.timedelta(minutes=rng.choice([1, 20, 30, 31, 40]))
+            out.visits.append(view(cid, later))
+        if rng.random() < 0.4:
+            value = rng.choice(["a", None])
+            out.events.append(
+                {"cid": cid, "datetime": when, "name": f"{site.prefix}-click", "value": value}
+            )
+
+    spans = [(SPRING[0] - dt.timedelta(days=1), SPRING[1] + dt.timedelta(days=1))]
+    spans.append((AUTUMN[0] - dt.timedelta(days=1), AUTUMN[1] + dt.timedelta(days=1)))
+    for first, last in spans:
+        for day in days(first, last):
+            noon = to_utc(dt.datetime.combine(day, dt.time(12)), site.zone)
+            out.visits.append(view("bot1", noon, is_bot=True, browser="Googlebot"))
+            out.events.append(
+                {"cid": "bot1", "datetime": noon, "name": "botclick", "value": "x", "is_bot": True}
+            )
+            if day in site.empty:
+                continue
+            for wall in WALL_TIMES:
+                people(to_utc(dt.datetime.combine(day, wall), site.zone))
+            # a session that starts ten minutes before local midnight and goes on after it
+            late = to_utc(dt.datetime.combine(day, dt.time(23, 50)), site.zone)
+            out.visits.append(view("night", late))
+            out.visits.append(view("night", late + dt.timedelta(minutes=20)))
+            out.events.append(
+                {"cid": "night", "datetime": late, "name": f"{site.prefix}-signup", "value": None}
+            )
+    for wall, fold in site.extra:
+        people(to_utc(wall, site.zone, fold))
+    for n, minutes in enumerate(site.recent, start=1):
+        bot = n == len(site.recent)
+        cid = "rbot" if bot else f"r{(n + 1) // 2}"
+        out.visits.append(view(cid, now - dt.timedelta(minutes=minutes), is_bot=bot))
+    # the empty days stay empty, though sessions of the evening before would run into them
+    for name in ("visits", "events"):
+        rows = getattr(out, name)
+        kept = [
+            r
+            for r in rows
+            if r.get("is_bot") or local_day(r["datetime"], site.zone) not in site.empty
+        ]
+        setattr(out, name, kept)
+    return out
+
+
+def insert_zoned() -> dict[str, Seed]:
+    """Both sites registered (public) and seeded; their seeds by host, each knowing its site."""
+    seeds = {}
+    for site in ZONED:
+        seed = build_zoned_seed(site)
+        insert(seed, site.host, site.zone, public=True)
+        seeds[site.host] = seed
+    return seeds
+
+
 # ---- the answers, in Python -------------------------------------------------------------
 
 
