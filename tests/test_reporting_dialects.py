@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -114,3 +115,61 @@ def test_the_readme_example_report_works(app, custom, folder, site):
     assert body["title"] == "Pages per hour" and body["chart"] == "line"
     expected = Counter(h.strftime("%Y-%m-%dT%H:00:00Z") for h in hours)
     assert body["data"] == [[k, v] for k, v in sorted(expected.items())]
+
+
+#: stored UTC instants around Berlin's changes and Kolkata's midnights and month ends
+INSTANTS = [
+    dt.datetime(2024, 3, 30, 22, 59, 59),
+    dt.datetime(2024, 3, 30, 23, 0),
+    dt.datetime(2024, 3, 31, 0, 59, 59),
+    dt.datetime(2024, 3, 31, 1, 0),
+    dt.datetime(2024, 3, 31, 18, 29, 59),
+    dt.datetime(2024, 3, 31, 18, 45),
+    dt.datetime(2024, 3, 31, 21, 59, 59),
+    dt.datetime(2024, 3, 31, 22, 0),
+    dt.datetime(2024, 10, 27, 0, 30),
+    dt.datetime(2024, 10, 27, 1, 30),
+    dt.datetime(2024, 10, 27, 22, 59, 59),
+    dt.datetime(2024, 10, 27, 23, 0),
+]
+
+
+def _local_buckets(when: dt.datetime, zone: str) -> list:
+    """day, hour, week and month of a UTC instant in ``zone``, worked out by zoneinfo."""
+    local = when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
+    day = local.date()
+    return [
+        day.isoformat(),
+        local.replace(minute=0, second=0).isoformat(),
+        (day - dt.timedelta(days=day.weekday())).isoformat(),
+        day.replace(day=1).isoformat(),
+    ]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kolkata"])
+def test_local_time_helpers_follow_the_sites_zone(app, database_url, tmp_path, folder, zone):
+    """day/hour/week/month are the site's local buckets, on every database, across changes."""
+    with app.app_context(), db.engine.begin() as connection:
+        site = add_site(connection, "zoned.example", zone, public=True)
+        other = add_site(connection, "other.example", "UTC", public=True)
+    rows = [
+        {"cid": f"c{n}", "datetime": when, "site_id": s.id, "is_bot": False}
+        for n, when in enumerate(INSTANTS)
+        for s in (site, other)
+    ]
+    ingest.store(app, rows)
+    (folder / "public" / "buckets.sql").write_text(
+        "SELECT {{ day('v.datetime') }} AS d, {{ hour('v.datetime') }} AS h,\n"
+        "       {{ week('v.datetime') }} AS w, {{ month('v.datetime') }} AS m\n"
+        "FROM visits v WHERE v.site_id = :site_id\n"
+        "  AND v.datetime >= :t0 AND v.datetime < :t1_next ORDER BY v.datetime\n"
+    )
+    client = make_app(database_url, tmp_path, QUERY_FOLDER=str(folder)).test_client()
+    body = client.get(
+        "/api/public/buckets",
+        query_string={"site": "zoned.example", "from": "2024-03-30", "to": "2024-10-28"},
+    ).get_json()
+    assert body["timezone"] == zone
+    first = dt.datetime.combine(dt.date(2024, 3, 30), dt.time(), ZoneInfo(zone))
+    inside = [w for w in INSTANTS if w >= first.astimezone(dt.UTC).replace(tzinfo=None)]
+    assert body["data"] == [_local_buckets(when, zone) for when in inside]
