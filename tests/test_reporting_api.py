@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import logging
+import re
 
 import pytest
 from flask import Flask
@@ -557,3 +558,224 @@ def test_logging_in_through_the_form_opens_the_private_api(app, client, seeded):
     assert "signup" in {row[0] for row in answer.get_json()["data"]}
     client.post("/logout")
     assert client.get("/api/private/events", query_string=RANGE).status_code == 401
+
+
+# ---- sites (contract sections 6 and 8) ------------------------------------------------------
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _add_site(app, host: str, zone: str = "UTC", public: bool = True):
+    with app.app_context(), db.engine.begin() as connection:
+        return add_site(connection, host, zone, public)
+
+
+def _every_report(token: str | None = None):
+    """(path, headers) of every built-in report: public ones, then private ones with the token."""
+    reports = [(f"/api/public/{name}", {}) for name in PUBLIC]
+    if token is not None:
+        reports += [(f"/api/private/{name}", _bearer(token)) for name in PRIVATE]
+    return reports
+
+
+def test_without_any_site_reports_are_404_json(app, client, token):
+    clock.pin(app, NOW)
+    for path, headers in _every_report(token):
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 404, path
+        assert answer.is_json and "addsite" in answer.get_json()["error"]
+
+
+def test_with_one_site_the_site_parameter_may_be_left_out(client, seeded):
+    bare = client.get("/api/public/visits", query_string=RANGE)
+    assert sum(row[2] for row in bare.get_json()["data"]) == len(rd.in_range(seeded.visits))
+    for name in ("shop.example", "WWW.Shop.Example"):  # www. and capitals name the same site
+        named = client.get("/api/public/visits", query_string={**RANGE, "site": name})
+        assert named.status_code == 200
+        assert named.get_json()["data"] == bare.get_json()["data"]
+    for answer in (bare, named):
+        body = answer.get_json()
+        assert (body["site"], body["timezone"]) == (rd.HOST, "UTC")
+
+
+def test_with_several_sites_leaving_site_out_is_400_naming_it(app, client, token, seeded):
+    _add_site(app, "other.example", "Asia/Kolkata")
+    for path, headers in _every_report(token):
+        for extra in ({}, {"format": "csv"}):
+            answer = client.get(path, query_string={**RANGE, **extra}, headers=headers)
+            assert answer.status_code == 400, path
+            assert answer.is_json and re.search(r"\bsite\b", answer.get_json()["error"]), path
+        named = client.get(path, query_string={**RANGE, "site": "other.example"}, headers=headers)
+        assert named.status_code == 200, path
+        body = named.get_json()
+        assert (body["site"], body["timezone"]) == ("other.example", "Asia/Kolkata")
+    # the other site has no rows: its answers hold none of the seeded site's
+    visits = client.get("/api/public/visits", query_string={**RANGE, "site": "other.example"})
+    assert all(row[1:] == [0, 0] for row in visits.get_json()["data"])
+    mine = client.get("/api/public/visits", query_string={**RANGE, "site": rd.HOST})
+    assert sum(row[2] for row in mine.get_json()["data"]) == len(rd.in_range(seeded.visits))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["nope.example", "", "shop.example:8080", "https://shop.example/", "x" * 300, "' OR 1=1 --"],
+)
+def test_an_unknown_site_is_404_json(client, token, seeded, host):
+    for path, headers in _every_report(token):
+        answer = client.get(path, query_string={**RANGE, "site": host}, headers=headers)
+        assert answer.status_code == 404, (path, host)
+        assert answer.is_json and answer.get_json()["error"]
+
+
+def test_a_private_site_needs_a_login_or_token_until_it_is_made_public(app, client, runner, token):
+    from crumby.cli import cli
+
+    clock.pin(app, NOW)
+    with app.app_context():
+        rd.insert(rd.build_seed(NOW), public=False)  # the default for a new site
+    for path, _headers in _every_report(token):
+        for extra in ({}, {"format": "csv"}):
+            refused = client.get(path, query_string={**RANGE, **extra})
+            assert refused.status_code == 401, path
+            assert refused.is_json and set(refused.get_json()) == {"error"}, path
+            assert "Location" not in refused.headers
+        wrong = client.get(path, query_string=RANGE, headers=_bearer("not-a-token"))
+        assert wrong.status_code == 401, path
+    with_token = {}
+    for path, _headers in _every_report(token):
+        answer = client.get(path, query_string=RANGE, headers=_bearer(token))
+        assert answer.status_code == 200, path
+        assert answer.get_json()["site"] == rd.HOST
+        # a private site's answer is nobody else's: no shared cache may keep it
+        assert answer.headers["Cache-Control"] == "private, no-store", path
+        with_token[path] = answer.get_json()["data"]
+    assert any(with_token.values())
+
+    made_public = runner.invoke(cli, ["site", rd.HOST, "--public"])
+    assert made_public.exit_code == 0, made_public.output
+    assert made_public.output.strip() == f"{rd.HOST} UTC public"
+    for path, headers in _every_report(token):
+        if headers:  # private reports stay private
+            assert client.get(path, query_string=RANGE).status_code == 401, path
+            continue
+        answer = client.get(path, query_string=RANGE)
+        assert answer.status_code == 200, path
+        assert answer.get_json()["data"] == with_token[path], path
+        assert answer.headers["Cache-Control"].startswith("public, max-age="), path
+
+    # and private again: the answers cached while it was public are not handed out
+    assert runner.invoke(cli, ["site", rd.HOST, "--private"]).exit_code == 0
+    for path, _headers in _every_report(token):
+        assert client.get(path, query_string=RANGE).status_code == 401, path
+
+
+# ---- cache and sites --------------------------------------------------------------------------
+
+
+def _visit_rows(site, *hours: dt.datetime) -> list[dict]:
+    return [
+        {
+            "cid": f"c{n}",
+            "datetime": when,
+            "site_id": site.id,
+            "doc_uri": f"https://{site.host}/p?n={n}",
+            "is_bot": False,
+        }
+        for n, when in enumerate(hours)
+    ]
+
+
+def test_the_cache_never_answers_for_another_site(database_url, tmp_path, app, runner):
+    from crumby.cli import cli
+
+    one = _add_site(app, "one.example")
+    two = _add_site(app, "two.example")
+    evening = dt.datetime(2024, 3, 1, 20)  # 01:30 the next day in Kolkata
+    ingest.store(app, _visit_rows(one, evening) + _visit_rows(two, *[evening] * 3))
+    later = dt.datetime(2024, 6, 1, 12)  # the range is long past: answers are kept 60 s
+    client = make_app(database_url, tmp_path, now=later, REPORT_CACHE_SECONDS=60).test_client()
+    span = {"from": "2024-03-01", "to": "2024-03-02"}
+
+    def get(report: str, host: str):
+        answer = client.get(f"/api/public/{report}", query_string={**span, "site": host})
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "public, max-age=60"
+        assert answer.get_json()["site"] == host
+        return answer.get_json()["data"]
+
+    for _ in range(2):  # the second round is answered from the cache
+        assert get("visits", "one.example") == [["2024-03-01", 1, 1], ["2024-03-02", 0, 0]]
+        assert get("visits", "two.example") == [["2024-03-01", 3, 3], ["2024-03-02", 0, 0]]
+        assert get("summary", "one.example")[0][:3] == [1, 1, 1]
+        assert get("summary", "two.example")[0][:3] == [3, 3, 3]
+        assert get("documents", "one.example") == [["/p", None, 1, 1]]
+        assert get("documents", "two.example") == [["/p", None, 3, 3]]
+    # a site's new zone moves its days at once, cache or not
+    moved = runner.invoke(cli, ["site", "one.example", "--timezone", "Asia/Kolkata"])
+    assert moved.exit_code == 0, moved.output
+    assert get("visits", "one.example") == [["2024-03-01", 0, 0], ["2024-03-02", 1, 1]]
+    assert get("visits", "two.example") == [["2024-03-01", 3, 3], ["2024-03-02", 0, 0]]
+
+
+@pytest.fixture
+def cache_clock(monkeypatch):
+    """The report cache's clock (cachelib reads time.time()), moved by hand instead of sleeping."""
+    import cachelib.simple
+
+    ticks = [1_000_000.0]
+    monkeypatch.setattr(cachelib.simple, "time", lambda: ticks[0])
+    return ticks
+
+
+def test_a_hit_shows_in_cached_answers_for_today_within_5_seconds(
+    database_url, tmp_path, app, site, cache_clock
+):
+    client = make_app(database_url, tmp_path, REPORT_CACHE_SECONDS=60).test_client()
+    today = {"days": "1"}  # NOW's day
+    old = {"from": "2024-02-20", "to": "2024-02-20"}
+    before = {
+        name: client.get(f"/api/public/{name}", query_string=today)
+        for name in ("visits", "summary", "documents", "realtime")
+    }
+    for name, answer in before.items():
+        assert answer.headers["Cache-Control"] == "public, max-age=5", name
+    assert before["visits"].get_json()["data"] == [[NOW.date().isoformat(), 0, 0]]
+    assert before["documents"].get_json()["data"] == []
+    first_old = client.get("/api/public/visits", query_string=old)
+    assert first_old.headers["Cache-Control"] == "public, max-age=60"
+
+    hit = client.post("/visit", json={"dl": f"https://{rd.HOST}/new?utm_source=x", "cid": "n1"})
+    assert hit.status_code == 204
+    # a row for the old day stored now (as a log import would): the old answer may keep 60 s
+    ingest.store(app, _visit_rows(site, dt.datetime(2024, 2, 20, 10)))
+
+    cache_clock[0] += 5
+    after = {name: client.get(f"/api/public/{name}", query_string=today) for name in before}
+    assert after["visits"].get_json()["data"] == [[NOW.date().isoformat(), 1, 1]]
+    assert after["summary"].get_json()["data"][0][:3] == [1, 1, 1]
+    assert after["documents"].get_json()["data"] == [["/new", None, 1, 1]]
+    assert after["realtime"].get_json()["data"] == [[1, 1]]
+    # the cache was on all along, and its clock is the one moved: the old range is still cached
+    assert client.get("/api/public/visits", query_string=old).get_json()["data"] == [
+        ["2024-02-20", 0, 0]
+    ]
+    cache_clock[0] += 60
+    assert client.get("/api/public/visits", query_string=old).get_json()["data"] == [
+        ["2024-02-20", 1, 1]
+    ]
+
+
+def test_today_is_the_sites_local_today(database_url, tmp_path, app):
+    """At 20:00 UTC it is already tomorrow in Kolkata: the default range ends there."""
+    evening = dt.datetime(2024, 3, 1, 20)
+    site = _add_site(app, "kolkata.example", "Asia/Kolkata")
+    client = make_app(database_url, tmp_path, now=evening, REPORT_CACHE_SECONDS=60).test_client()
+    ingest.store(app, _visit_rows(site, evening - dt.timedelta(minutes=1)))
+    body = client.get("/api/public/visits").get_json()
+    assert (body["t0"], body["t1"]) == ("2024-02-02", "2024-03-02")
+    assert body["data"][-2:] == [["2024-03-01", 0, 0], ["2024-03-02", 1, 1]]
+    answer = client.get("/api/public/visits", query_string={"days": "1"})
+    assert answer.get_json()["data"] == [["2024-03-02", 1, 1]]
+    assert answer.headers["Cache-Control"] == "public, max-age=5"
