@@ -102,3 +102,24 @@ def test_parse_range_accepts_only_calendar_dates_in_order(params):
         assert t0.isoformat() == start
     if end is not None:
         assert t1.isoformat() == end
+
+
+#: ways of naming the registered site, and hosts that are not it
+SAME_SITE = ["fuzz.example", "FUZZ.Example", "www.fuzz.example", " fuzz.example "]
+OTHER_SITES = ["other.example", "fuzz.example:80", "https://fuzz.example/", "fuzz", "www.fuzz"]
+
+
+@FUZZ
+@given(host=st.one_of(st.sampled_from(SAME_SITE + OTHER_SITES), NASTY, st.text(max_size=60)))
+def test_any_site_parameter_names_the_site_or_answers_404_json(client, site, host):
+    answer = client.get("/api/public/summary", query_string={"site": host, "days": "7"})
+    assert answer.status_code in (200, 404), (host, answer.status_code)
+    assert answer.is_json
+    if answer.status_code == 200:
+        assert answer.get_json()["site"] == "fuzz.example"
+    else:
+        assert answer.get_json()["error"]
+    if host in SAME_SITE:
+        assert answer.status_code == 200, host
+    if host in OTHER_SITES:
+        assert answer.status_code == 404, host
