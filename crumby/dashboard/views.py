@@ -12,7 +12,7 @@ from werkzeug.routing import BuildError
 from crumby import __version__, clock, reporting
 from crumby.dashboard import bp
 from crumby.extensions import db, login_manager
-from crumby.sites import SiteInfo, all_sites, find_site, localtime
+from crumby.sites import SiteInfo, all_sites, find_site
 
 SCOPES = ("public", "private")
 
