@@ -515,13 +515,14 @@ def test_api_page_documents_every_query_without_inline_code(client, token):
     assert answer.status_code == 200
     assert answer.mimetype == "text/html"
     html = answer.get_data(as_text=True)
+    site = re.search(r"/api/public/\w+\?site=([\w.-]+)&amp;days=7", html).group(1)
     for name in PUBLIC:
-        assert f"/api/public/{name}?days=7" in html
+        assert f"/api/public/{name}?site={site}&amp;days=7" in html
     assert "/api/private/events" not in html, "private names only for those who may run them"
     full = client.get("/api", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
     for name in PRIVATE:
-        assert f"/api/private/{name}?days=7" in full
-    for word in ("days", "from", "to", "format", "Authorization: Bearer", "openapi.json"):
+        assert f"/api/private/{name}?site={site}&amp;days=7" in full
+    for word in ("site", "days", "from", "to", "format", "Authorization: Bearer", "openapi.json"):
         assert word in html
     assert "<script" not in html and "<style" not in html and "style=" not in html
 
@@ -531,7 +532,13 @@ def test_openapi_describes_every_query(client, token):
     assert doc["openapi"].startswith("3.")
     for name in PUBLIC:
         operation = doc["paths"][f"/api/public/{name}"]["get"]
-        assert {p["name"] for p in operation["parameters"]} == {"days", "from", "to", "format"}
+        assert {p["name"] for p in operation["parameters"]} == {
+            "site",
+            "days",
+            "from",
+            "to",
+            "format",
+        }
     assert "/api/private" in doc["paths"] and "/api/private/events" not in doc["paths"]
     full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
     for name in PRIVATE:
