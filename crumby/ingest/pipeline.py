@@ -169,6 +169,24 @@ class Pipeline:
             stored.update(batch.stored)
         return stored["visits"], stored["events"]
 
+    def store_all(
+        self,
+        visits: Iterable[dict[str, Any]] = (),
+        events: Iterable[dict[str, Any]] = (),
+    ) -> tuple[int, int]:
+        """Store every row in one transaction, or none of them; returns rows stored.
+
+        For writers that promise all-or-nothing (``POST /api/events``): any
+        failure rolls the whole transaction back and propagates, and nothing
+        is counted. Rows are sorted by time first, as in ``store``.
+        """
+        items = [(VISITS, row) for row in visits] + [(EVENTS, row) for row in events]
+        items.sort(key=lambda item: item[1]["datetime"])
+        with self.engine.begin() as connection:
+            batch = self.run(connection, items)
+        self.counted(batch)
+        return batch.stored["visits"], batch.stored["events"]
+
 
 def pipeline_for(app: Flask, engine: Engine) -> Pipeline:
     """The app's pipeline for an engine, created on first use."""
@@ -184,13 +202,26 @@ def store(
     events: Iterable[dict[str, Any]] = (),
 ) -> tuple[int, int]:
     """Store rows through the app's pipeline (inside an app context); returns rows stored."""
+    return _app_pipeline(app).store(visits, events)
+
+
+def store_all(
+    app: Flask,
+    visits: Iterable[dict[str, Any]] = (),
+    events: Iterable[dict[str, Any]] = (),
+) -> tuple[int, int]:
+    """Store rows through the app's pipeline in one transaction, all or none (``store_all``)."""
+    return _app_pipeline(app).store_all(visits, events)
+
+
+def _app_pipeline(app: Flask) -> Pipeline:
     from crumby.database import ensure_schema
     from crumby.extensions import db
 
     ensure_schema(app)
     with app.app_context():
         engine = db.engine
-    return pipeline_for(app, engine).store(visits, events)
+    return pipeline_for(app, engine)
 
 
 def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
