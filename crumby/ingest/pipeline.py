@@ -36,9 +36,11 @@ from crumby.sites import Directory
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
-#: keys a row may carry that are not columns: the ``site`` hit parameter, and for
-#: events the page that sent them (the Referer header) when ``dl`` is missing
-HINTS = ("site_hint", "page_hint")
+#: keys a row may carry that are not columns: the ``site`` hit parameter, for
+#: events the page that sent them (the Referer header) when ``dl`` is missing, and
+#: ``site_only`` (true: only ``site_hint`` names the site, as a Measurement
+#: Protocol ``tid`` does; a hint that is no registered site drops the row)
+HINTS = ("site_hint", "page_hint", "site_only")
 #: rows per transaction for bulk writers (``store``)
 CHUNK = 1000
 
@@ -78,17 +80,22 @@ def derive(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
-    """The site of each row: its ``site`` hint if registered, else its page's host."""
+    """The site of each row: its ``site`` hint if registered, else its page's host.
+
+    With the ``site_only`` hint, the ``site`` hint alone.
+    """
     for name in ("visits", "events"):
         kept = []
         for row in getattr(batch, name):
             if row.get("site_id") is None:
                 hints = batch.hints.get(id(row), {})
-                hosts = (
+                hosts: tuple[str | None, ...] = (
                     hints.get("site_hint"),
                     row.get("doc_host") or url_host(row.get("doc_uri")),
                     url_host(hints.get("page_hint")),
                 )
+                if hints.get("site_only"):
+                    hosts = hosts[:1]
                 site = pipeline.directory.resolve(batch.connection, hosts)
                 if site is None:
                     batch.dropped["unknown_site"] += 1
