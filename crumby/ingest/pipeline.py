@@ -40,9 +40,11 @@ from crumby.sites import Directory
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 #: keys a row may carry that are not columns: the ``site`` hit parameter, for events
-#: the page that sent them (the Referer header) when ``dl`` is missing, and whether
-#: the hit asked not to be tracked (``DNT: 1`` or ``Sec-GPC: 1``)
-HINTS = ("site_hint", "page_hint", "dnt_hint")
+#: the page that sent them (the Referer header) when ``dl`` is missing, whether the
+#: hit asked not to be tracked (``DNT: 1`` or ``Sec-GPC: 1``), and ``site_only``
+#: (true: only ``site_hint`` names the site, as a Measurement Protocol ``tid`` does;
+#: a hint that is no registered site drops the row)
+HINTS = ("site_hint", "page_hint", "dnt_hint", "site_only")
 #: rows per transaction for bulk writers (``store``)
 CHUNK = 1000
 
@@ -96,17 +98,22 @@ def derive(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
-    """The site of each row: its ``site`` hint if registered, else its page's host."""
+    """The site of each row: its ``site`` hint if registered, else its page's host.
+
+    With the ``site_only`` hint, the ``site`` hint alone.
+    """
     for name in ("visits", "events"):
         kept = []
         for row in getattr(batch, name):
             if row.get("site_id") is None:
                 hints = batch.hints.get(id(row), {})
-                hosts = (
+                hosts: tuple[str | None, ...] = (
                     hints.get("site_hint"),
                     row.get("doc_host") or url_host(row.get("doc_uri")),
                     url_host(hints.get("page_hint")),
                 )
+                if hints.get("site_only"):
+                    hosts = hosts[:1]
                 site = pipeline.directory.resolve(batch.connection, hosts)
                 if site is None:
                     batch.dropped["unknown_site"] += 1
@@ -198,6 +205,24 @@ class Pipeline:
             stored.update(batch.stored)
         return stored["visits"], stored["events"]
 
+    def store_all(
+        self,
+        visits: Iterable[dict[str, Any]] = (),
+        events: Iterable[dict[str, Any]] = (),
+    ) -> tuple[int, int]:
+        """Store every row in one transaction, or none of them; returns rows stored.
+
+        For writers that promise all-or-nothing (``POST /api/events``): any
+        failure rolls the whole transaction back and propagates, and nothing
+        is counted. Rows are sorted by time first, as in ``store``.
+        """
+        items = [(VISITS, row) for row in visits] + [(EVENTS, row) for row in events]
+        items.sort(key=lambda item: item[1]["datetime"])
+        with self.engine.begin() as connection:
+            batch = self.run(connection, items)
+        self.counted(batch)
+        return batch.stored["visits"], batch.stored["events"]
+
 
 def pipeline_for(app: Flask, engine: Engine) -> Pipeline:
     """The app's pipeline for an engine, created on first use with the app's settings."""
@@ -215,13 +240,26 @@ def store(
     events: Iterable[dict[str, Any]] = (),
 ) -> tuple[int, int]:
     """Store rows through the app's pipeline (inside an app context); returns rows stored."""
+    return _app_pipeline(app).store(visits, events)
+
+
+def store_all(
+    app: Flask,
+    visits: Iterable[dict[str, Any]] = (),
+    events: Iterable[dict[str, Any]] = (),
+) -> tuple[int, int]:
+    """Store rows through the app's pipeline in one transaction, all or none (``store_all``)."""
+    return _app_pipeline(app).store_all(visits, events)
+
+
+def _app_pipeline(app: Flask) -> Pipeline:
     from crumby.database import ensure_schema
     from crumby.extensions import db
 
     ensure_schema(app)
     with app.app_context():
         engine = db.engine
-    return pipeline_for(app, engine).store(visits, events)
+    return pipeline_for(app, engine)
 
 
 def _without_empty_columns(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
