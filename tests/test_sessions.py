@@ -14,7 +14,7 @@ from crumby.extensions import db
 from crumby.ingest import sessions
 from crumby.ingest.sessions import Last, follow, newest_views, restitch
 from crumby.models import SchemaVersion, Site, Visit, url_host, url_path
-from crumby.sites import SiteInfo, add_site, all_sites
+from crumby.sites import SiteInfo, add_site, all_sites, find_site
 from tests.conftest import _server_database
 
 T = dt.datetime(2026, 3, 1, 12, 0, 0)
@@ -500,3 +500,21 @@ def test_version_1_rows_without_a_host_are_kept(other_database_url, hosts, fallb
     assert paths == ["/"] * len(hosts) + ["/C:/Users/me/page.html"]
     assert event_sites == [site_of[fallback].id] * 2
     assert _snapshot(other_database_url) == before
+
+
+def test_version_1_hosts_that_are_not_plain_names_become_sites_one_can_name(
+    other_database_url,
+):
+    """Pages served from a Docker service name or an IPv6 address: their sites can be found."""
+    visits = [("a", 0, "http://my_app.internal:8000/x", None), ("b", 1, "http://[::1]:5000/", None)]
+    _version_1_database(other_database_url, visits, [])
+    app = _upgraded(other_database_url)
+    with app.app_context(), db.engine.connect() as conn:
+        sites = {site.host: site for site in all_sites(conn)}
+        found = [find_site(conn, text) for text in ("my_app.internal", "MY_APP.internal", "::1")]
+        visit_sites = conn.scalars(sa.select(Visit.site_id).order_by(Visit.id)).all()
+    with app.app_context():
+        db.engine.dispose()
+    assert set(sites) == {"my_app.internal", "::1"}
+    assert found == [sites["my_app.internal"], sites["my_app.internal"], sites["::1"]]
+    assert visit_sites == [sites["my_app.internal"].id, sites["::1"].id]
