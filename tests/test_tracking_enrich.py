@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from crumby import clock
 from crumby.extensions import db
 from crumby.models import Event, Visit
 from crumby.sites import add_site
@@ -225,11 +226,14 @@ def test_anonymous_id_is_stable_for_a_day_and_changes_the_next():
 
 
 def test_hits_without_cid_share_a_daily_anonymous_id(app, client):
+    clock.pin(app, dt.datetime(2026, 11, 23, 23, 59, 58))  # the id is per UTC day
     headers = {"User-Agent": CHROME}
     client.post("/visit", json={"dl": PAGE}, headers=headers)
     client.post("/event", json={"en": "play", "dl": PAGE}, headers=headers)
     client.post("/visit", json={"dl": PAGE}, headers={"User-Agent": IPHONE})
     client.post("/visit", json={"dl": PAGE, "cid": "from-cookie"}, headers=headers)
+    clock.pin(app, dt.datetime(2026, 11, 24, 0, 0, 1))  # the same browser, the next day
+    client.post("/visit", json={"dl": PAGE}, headers=headers)
     with app.app_context():
         cids = db.session.scalars(select(Visit.cid).order_by(Visit.id)).all()
         event_cid = db.session.scalars(select(Event.cid)).one()
@@ -237,3 +241,4 @@ def test_hits_without_cid_share_a_daily_anonymous_id(app, client):
     assert event_cid == cids[0]
     assert cids[1].startswith("anon-") and cids[1] != cids[0]
     assert cids[2] == "from-cookie"
+    assert cids[3].startswith("anon-") and cids[3] != cids[0]
