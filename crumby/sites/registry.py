@@ -81,11 +81,18 @@ def all_sites(connection: Connection) -> list[SiteInfo]:
 
 
 def find_site(connection: Connection, host: str) -> SiteInfo | None:
-    """The site registered under ``host`` (folded), or None."""
+    """The site registered under ``host`` (folded), or None.
+
+    A host that is not a plain name is still looked up as it is (folded): the
+    upgrade from version 1 makes a site of every page host it finds, and those
+    include names ``add_site`` refuses, such as ``my_app.internal`` or ``::1``.
+    """
     try:
         key = normalize_host(host)
     except SiteError:
-        return None
+        key = fold_host(host or "")
+        if not key:
+            return None
     row = connection.execute(select(*_COLUMNS).where(Site.host == key)).first()
     return _row_info(row) if row else None
 
