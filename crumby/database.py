@@ -153,6 +153,9 @@ def _v3_sites(connection: Connection) -> None:
         for index in db.metadata.tables[table].indexes:
             if index.name not in stored[table]:
                 index.create(connection)
+    for table in ("visits", "events"):
+        kind = db.metadata.tables[table].c.site_id.type.compile(dialect=connection.dialect)
+        spec.require_column(connection, table, "site_id", kind)
     restitch(connection, everything=True)
 
 

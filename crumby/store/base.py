@@ -112,3 +112,11 @@ class DatabaseSpec:
         """Drop an index by name."""
         quote = connection.dialect.identifier_preparer.quote
         connection.exec_driver_sql(f"DROP INDEX {quote(index)}")
+
+    def require_column(self, connection: Connection, table: str, column: str, kind: str) -> None:
+        """Make a column added by a migration NOT NULL, once it is filled.
+
+        SQLite cannot change a column in place (it would need the table copied),
+        so there the column stays nullable and the model's NOT NULL holds for
+        new tables only; the ingest pipeline never writes NULL into it.
+        """

@@ -93,3 +93,9 @@ class MySQLSpec(DatabaseSpec):
     def drop_index(self, connection: Connection, table: str, index: str) -> None:
         quote = connection.dialect.identifier_preparer.quote
         connection.exec_driver_sql(f"DROP INDEX {quote(index)} ON {quote(table)}")
+
+    def require_column(self, connection: Connection, table: str, column: str, kind: str) -> None:
+        quote = connection.dialect.identifier_preparer.quote
+        connection.exec_driver_sql(
+            f"ALTER TABLE {quote(table)} MODIFY {quote(column)} {kind} NOT NULL"
+        )
