@@ -148,6 +148,16 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def other_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second, empty database on the same backend, for a test that builds or breaks a schema."""
+    backend = sa.engine.make_url(database_url).get_backend_name()
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        yield from _server_database(backend)
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

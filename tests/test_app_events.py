@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +15,6 @@ from crumby.extensions import db
 from crumby.ingest import counters_for
 from crumby.models import ApiToken, Event, SchemaVersion
 from crumby.sites import add_site, delete_site, find_site
-from tests.conftest import _server_database
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, 0)
 SHOP = "shop.example"
@@ -447,16 +445,6 @@ def test_the_api_description_has_the_events_endpoint(client, sites):
     assert {"200", "400", "401", "403", "413"} <= set(operation["responses"])
     page = client.get("/api").text
     assert "POST /api/events" in page and "--ingest-only" in page
-
-
-@pytest.fixture
-def other_database_url(database_url, tmp_path) -> Iterator[str]:
-    """A second, empty database on the same backend, for a test that breaks its schema."""
-    backend = sa.engine.make_url(database_url).get_backend_name()
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        yield from _server_database(backend)
 
 
 def test_a_database_from_before_token_scopes_is_upgraded(other_database_url, tmp_path):

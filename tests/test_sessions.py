@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +14,6 @@ from crumby.ingest import sessions
 from crumby.ingest.sessions import Last, follow, newest_views, restitch
 from crumby.models import SchemaVersion, Site, Visit, url_host, url_path
 from crumby.sites import SiteInfo, add_site, all_sites, find_site
-from tests.conftest import _server_database
 
 T = dt.datetime(2026, 3, 1, 12, 0, 0)
 HOST = "s.example"
@@ -260,16 +258,6 @@ def test_one_visitor_on_two_sites_has_a_session_on_each(app, client, site):
 
 
 # ---- databases written by version 1 ---------------------------------------------------------
-
-
-@pytest.fixture
-def other_database_url(database_url, tmp_path) -> Iterator[str]:
-    """A second, empty database on the same backend, for a test that builds an old schema."""
-    backend = sa.engine.make_url(database_url).get_backend_name()
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        yield from _server_database(backend)
 
 
 #: version 1's column types where the databases differ
