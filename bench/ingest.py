@@ -50,8 +50,6 @@ ROOT = HERE.parent
 UNIT = ROOT / "deployment" / "systemd" / "crumby.service"
 #: the registered site the hits belong to
 SITE_HOST = "bench.example"
-#: database server processes whose CPU time a run on MariaDB or PostgreSQL also costs
-DATABASE_PROCESSES = {"mariadbd", "mysqld", "postgres"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -124,8 +122,22 @@ def _stat(pid: int) -> tuple[int, str, float] | None:
     return int(fields[1]), name, ticks / CLOCK_TICKS
 
 
-def cpu_seconds(root: int) -> tuple[float, float]:
-    """CPU seconds so far of the process tree under ``root``, and of the database servers."""
+def _database_process(pid: int, name: str, database: str) -> bool:
+    """A process doing this run's database work: MariaDB's one server process (shared with
+    anything else it serves), or a PostgreSQL backend connected to the benchmark's database."""
+    if name in ("mariadbd", "mysqld"):
+        return True
+    if name != "postgres":
+        return False
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return f" {database} " in title  # "postgres: USER DATABASE 127.0.0.1(PORT) idle"
+
+
+def cpu_seconds(root: int, database: str = "") -> tuple[float, float]:
+    """CPU seconds so far of the process tree under ``root``, and of the database's server."""
     stats = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -137,8 +149,10 @@ def cpu_seconds(root: int) -> tuple[float, float]:
         grown = tree | {pid for pid, (parent, _, _) in stats.items() if parent in tree}
         changed, tree = grown != tree, grown
     server = sum(stats[pid][2] for pid in tree if pid in stats)
-    database = sum(cpu for _, name, cpu in stats.values() if name in DATABASE_PROCESSES)
-    return server, database
+    db_cpu = sum(
+        cpu for pid, (_, name, cpu) in stats.items() if _database_process(pid, name, database)
+    )
+    return server, db_cpu
 
 
 def free_port() -> int:
@@ -348,11 +362,12 @@ def measure(
     if name == "Crumby":
         analyze(args.database)
     hits = max(int(warm.rps * args.seconds), 100)
-    before = cpu_seconds(server.pid)
+    database = urllib.parse.urlsplit(args.database).path.lstrip("/")
+    before = cpu_seconds(server.pid, database)
     result = run_ab(
         f"{name} {mode}", url, body, args.concurrency, tmp, requests=hits, keep_alive=keep_alive
     )
-    after = cpu_seconds(server.pid)
+    after = cpu_seconds(server.pid, database)
     result.name = name
     result.server_cpu = after[0] - before[0]
     if name == "Crumby" and not args.database.startswith("sqlite"):
@@ -424,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     print("connections: keep-alive = ab -k (connections reused); close = a new connection per hit")
     print(
         "cpu s: the server's processes (gunicorn master and workers) during the run; "
-        "db cpu s: the database server's processes"
+        "db cpu s: PostgreSQL's backends on this database, or the whole MariaDB server"
     )
     print(
         f"{'server':<16}{'hits/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'2xx':>10}{'stored':>10}"
