@@ -35,7 +35,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     reporting.init_app(app)
 
-    from crumby import tracking
+    from crumby import appevents, tracking
 
+    appevents.init_app(app)
     tracking.init_app(app)
     return app

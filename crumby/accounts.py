@@ -7,18 +7,23 @@ that much entropy and keeps each authenticated API call cheap.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crumby.extensions import db
-from crumby.models import ApiToken, User, utcnow
+from crumby.models import ApiToken, Site, User, utcnow
 
 TOKEN_PREFIX = "cmb_"
 MAX_USERNAME = 80
+#: ``last_used_at`` is written at most this often per token, so that a script sending
+#: many requests does not turn each into a write
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 #: checked against when a username is unknown, so both failures take the same time
 _DUMMY_HASH = generate_password_hash("crumby-dummy-password")
 
@@ -86,25 +91,90 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(username: str) -> str:
-    """Make a new API token for a user and return it; it cannot be shown again."""
+@dataclass(frozen=True)
+class Grant:
+    """What a valid API token allows: its user, and the limits it was created with."""
+
+    user_id: int
+    #: the one site it is for (id and host), or None for every site
+    site_id: int | None
+    site_host: str | None
+    #: it may send data but not read reports
+    ingest_only: bool
+
+    @property
+    def unrestricted(self) -> bool:
+        """A token without limits acts as its user (pages, every report, no CSRF token)."""
+        return self.site_id is None and not self.ingest_only
+
+    def may_read(self, site_id: int) -> bool:
+        """May it read this site's reports?"""
+        return not self.ingest_only and self.site_id in (None, site_id)
+
+    def may_send(self, site_id: int) -> bool:
+        """May it send events and hits for this site?"""
+        return self.site_id in (None, site_id)
+
+
+def create_token(username: str, site: str | None = None, ingest_only: bool = False) -> str:
+    """Make a new API token for a user and return it; it cannot be shown again.
+
+    ``site`` (a registered host) limits it to that site; ``ingest_only`` to
+    sending data. AccountError for an unknown user or site.
+    """
     user = find_user(username)
     if user is None:
         raise AccountError(f"no such user: {username!r}")
+    site_id = None
+    if site is not None:
+        from crumby.sites import find_site
+
+        with db.engine.connect() as connection:
+            found = find_site(connection, site)
+        if found is None:
+            raise AccountError(f"no such site: {site[:253]} (crumby sites lists them)")
+        site_id = found.id
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
+    db.session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            site_id=site_id,
+            ingest_only=ingest_only,
+        )
+    )
     db.session.commit()
     return token
 
 
-def user_for_token(token: str) -> User | None:
-    """The owner of a valid API token, or None."""
+def grant_for_token(token: str) -> Grant | None:
+    """What a valid API token allows, or None for an unknown one (or one whose site is gone)."""
     if not token or len(token) > 200:
         return None
     digest = hash_token(token)
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    row.last_used_at = utcnow()
-    db.session.commit()
-    return row.user
+    host = None
+    if row.site_id is not None:
+        host = db.session.scalar(select(Site.host).where(Site.id == row.site_id))
+        if host is None:  # its site was deleted: the token is for nothing
+            return None
+    grant = Grant(row.user_id, row.site_id, host, bool(row.ingest_only))
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        db.session.commit()
+    return grant
+
+
+def user_for_token(token: str) -> User | None:
+    """The owner of a valid token without limits (site or ingest-only), or None.
+
+    Only such a token stands in for a login; a limited one is checked by
+    the endpoints it may use (``grant_for_token``).
+    """
+    grant = grant_for_token(token)
+    if grant is None or not grant.unrestricted:
+        return None
+    return db.session.get(User, grant.user_id)

@@ -162,12 +162,35 @@ def deluser(name: str) -> None:
 
 @cli.command()
 @click.argument("name")
-def token(name: str) -> None:
+@click.option("--site", "site", metavar="HOST", help="Limit the token to this site.")
+@click.option(
+    "--ingest-only",
+    is_flag=True,
+    help="The token may send events (POST /api/events) but not read reports.",
+)
+def token(name: str, site: str | None, ingest_only: bool) -> None:
     """Create an API token for user NAME; it is printed once, on the last line."""
     with database_app():
-        value = accounts.create_token(name)
-        click.echo(f"New API token for {name} (shown once; send it as 'Authorization: Bearer'):")
+        value = accounts.create_token(name, site=site, ingest_only=ingest_only)
+        limits = ""
+        if site is not None:
+            limits += f", for site {_site_name(site)} only"
+        if ingest_only:
+            limits += ", ingest-only (sends events, reads no reports)"
+        click.echo(
+            f"New API token for {name}{limits} (shown once; send it as 'Authorization: Bearer'):"
+        )
         click.echo(value)
+
+
+def _site_name(host: str) -> str:
+    """A host as stored (``www.`` folded), for messages."""
+    from crumby.sites import SiteError, normalize_host
+
+    try:
+        return normalize_host(host)
+    except SiteError:
+        return host
 
 
 @cli.command()
@@ -332,12 +355,15 @@ def demo_command(host: str, port: int, path: str, reset: bool) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
+from crumby.lifecycle.commands import COMMANDS as LIFECYCLE_COMMANDS  # noqa: E402
 from crumby.reporting.commands import check_command, query_command  # noqa: E402
 from crumby.sites.commands import COMMANDS as SITE_COMMANDS  # noqa: E402
 
 cli.add_command(query_command)
 cli.add_command(check_command)
 for _command in SITE_COMMANDS:
+    cli.add_command(_command)
+for _command in LIFECYCLE_COMMANDS:
     cli.add_command(_command)
 
 

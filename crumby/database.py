@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, bindparam, inspect, select
+from sqlalchemy import Boolean, Connection, bindparam, false, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -153,6 +153,9 @@ def _v3_sites(connection: Connection) -> None:
         for index in db.metadata.tables[table].indexes:
             if index.name not in stored[table]:
                 index.create(connection)
+    for table in ("visits", "events"):
+        kind = db.metadata.tables[table].c.site_id.type.compile(dialect=connection.dialect)
+        spec.require_column(connection, table, "site_id", kind)
     restitch(connection, everything=True)
 
 
@@ -215,8 +218,30 @@ def _fill_in_chunks(
         connection.execute(statement, updates)
 
 
+def _v5_token_scopes(connection: Connection) -> None:
+    """Token scopes: ``api_tokens.site_id`` and ``api_tokens.ingest_only``.
+
+    Existing tokens keep what they could do: no site limit, not ingest-only.
+    Safe to run on a table that has the columns already.
+    """
+    have = {column["name"] for column in inspect(connection).get_columns("api_tokens")}
+    _add_columns(connection, "api_tokens", ["site_id"])
+    if "ingest_only" not in have:
+        preparer = connection.dialect.identifier_preparer
+        kind = Boolean().compile(dialect=connection.dialect)
+        default = false().compile(dialect=connection.dialect)
+        connection.exec_driver_sql(
+            f"ALTER TABLE {preparer.quote('api_tokens')} ADD COLUMN "
+            f"{preparer.quote('ingest_only')} {kind} NOT NULL DEFAULT {default}"
+        )
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
-MIGRATIONS: list[Callable[[Connection], None]] = [_v2_hosts_and_sessions, _v3_sites]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v2_hosts_and_sessions,
+    _v3_sites,
+    _v5_token_scopes,
+]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 

@@ -132,12 +132,12 @@ def lookup(ip: str | None, app: Flask | None = None) -> dict[str, Any]:
     if not ip:
         return {}
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    reader = reader_for(app)
+    if reader is None:
+        return {}
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        return {}
-    reader = reader_for(app)
-    if reader is None:
         return {}
     try:
         record = reader.city(str(address))

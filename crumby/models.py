@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -195,7 +196,13 @@ class User(db.Model):
 
 
 class ApiToken(db.Model):
-    """A bearer token for the private API; only its SHA-256 digest is stored."""
+    """A bearer token for the API; only its SHA-256 digest is stored.
+
+    A token may be narrowed: ``site_id`` limits it to one site (reports and
+    events of that site only), ``ingest_only`` to sending data (``POST
+    /api/events``, ``/collect`` overrides), never reading reports. A token
+    with neither acts as its user, everywhere a login works.
+    """
 
     __tablename__ = "api_tokens"
     __table_args__ = (MYSQL_TABLE_ARGS,)
@@ -207,6 +214,12 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: the one site this token may read and send to (None: every site)
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    #: True: may send events and hits, may not read reports
+    ingest_only: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False
+    )
 
     user: Mapped[User] = relationship(back_populates="tokens")
 

@@ -37,7 +37,11 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DOMAIN", "localhost:5000", "host[:port] where Crumby is reachable"),
+    Setting(
+        "DOMAIN",
+        "localhost:5000",
+        "host[:port] where Crumby is reachable (the dashboard's tracker snippet uses it)",
+    ),
     Setting(
         "SQLALCHEMY_DATABASE_URI",
         "sqlite:///~/crumby.db",
@@ -90,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     # tracking
     Setting("HIT_MAX_BYTES", 8192, "largest /visit or /event body or query string; more gets 413"),
     Setting("ANONYMIZE_IP", True, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
+    Setting("RESPECT_DNT", False, "drop hits sent with DNT: 1 or Sec-GPC: 1 (answered as usual)"),
+    Setting("RETENTION_DAYS", 0, "days crumby prune keeps visits and events; 0 keeps everything"),
     Setting("TRACKER_MAX_AGE", 3600, "seconds browsers may cache /cmb.js (Cache-Control max-age)"),
     Setting(
         "MAXMIND_LICENSE_KEY",

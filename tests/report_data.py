@@ -11,12 +11,13 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from crumby import ingest
 from crumby.extensions import db
-from crumby.sites import add_site, find_site
+from crumby.sites import SiteInfo, add_site, find_site
 
 T0 = dt.date(2024, 2, 26)  # a past range across a leap day
 T1 = dt.date(2024, 3, 3)
@@ -48,6 +49,8 @@ class Seed:
     visits: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     now: dt.datetime | None = None
+    #: the site the rows were stored under (set by ``insert``)
+    site: SiteInfo | None = None
 
 
 def _visit(rng: random.Random, cid: str, when: dt.datetime, **extra) -> dict:
@@ -121,6 +124,17 @@ def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
     late = dt.datetime.combine(T1, dt.time(23, 50))
     out.visits.append(_visit(rng, "late", late))
     out.visits.append(_visit(rng, "late", late + dt.timedelta(minutes=20)))
+    # a tagged link and a fragment are the same page as the bare path (pages are paths)
+    for minutes, page, suffix in ((0, "/pricing", "?utm_source=x"), (2, "/contact", "#map")):
+        out.visits.append(
+            _visit(
+                rng,
+                "c98",
+                first + dt.timedelta(hours=4, minutes=minutes),
+                doc_uri=SITE + page + suffix,
+                doc_title=TITLES[page],
+            )
+        )
     # a spreadsheet formula as a page, for the CSV test
     out.visits.append(
         _visit(
@@ -144,34 +158,207 @@ def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
 HOST = "shop.example"
 
 
-def insert(seed: Seed, host: str = HOST, timezone: str = "UTC", public: bool = True) -> None:
-    """Register the seed's site and store its rows through the ingest pipeline, as hits are."""
+def insert(seed: Seed, host: str = HOST, timezone: str = "UTC", public: bool = True) -> SiteInfo:
+    """Register the seed's site and store its rows through the ingest pipeline, as hits are.
+
+    Returns the site. The rows carry the site's id, so rows whose page is not on
+    the site's host (a spreadsheet formula as a page) are stored too.
+    """
     with db.engine.begin() as connection:
         if find_site(connection, host) is None:
             add_site(connection, host, timezone, public)
     with db.engine.begin() as connection:
-        site_id = find_site(connection, host).id
+        site = find_site(connection, host)
     ingest.store(
         current_app,
-        [{**row, "site_id": site_id} for row in seed.visits],
-        [{"is_bot": False, **row, "site_id": site_id} for row in seed.events],
+        [{**row, "site_id": site.id} for row in seed.visits],
+        [{"is_bot": False, **row, "site_id": site.id} for row in seed.events],
     )
     # the Python answers order a visitor's views as stored: by time, ties in insertion order
     for n, row in enumerate(sorted(seed.visits, key=lambda r: r["datetime"])):
         row["id"] = n
+    seed.site = site
+    return site
+
+
+# ---- two sites in two time zones ---------------------------------------------------------
+
+BERLIN = "Europe/Berlin"  # CET/CEST: 2024-03-31 has 23 hours, 2024-10-27 has 25
+KOLKATA = "Asia/Kolkata"  # +05:30 all year: its local midnight is 18:30 UTC
+SPRING = (dt.date(2024, 3, 29), dt.date(2024, 4, 1))
+AUTUMN = (dt.date(2024, 10, 25), dt.date(2024, 10, 28))
+#: "now" for the two sites (UTC): Berlin's second 02:45 of its 25-hour day
+ZONED_NOW = dt.datetime(2024, 10, 27, 1, 45)
+#: wall-clock times viewed every day: around local midnight and UTC midnight (05:30 in Kolkata)
+WALL_TIMES = [
+    dt.time(0, 0),
+    dt.time(0, 5),
+    dt.time(0, 59, 59),
+    dt.time(1, 30),
+    dt.time(5, 29, 59),
+    dt.time(5, 30),
+    dt.time(12, 0),
+    dt.time(22, 59, 59),
+    dt.time(23, 30),
+    dt.time(23, 59, 59),
+]
+SUFFIXES = ["", "", "?utm_source=news", "#top", "?ref=x&utm_source=ads"]
+
+
+@dataclass(frozen=True)
+class Zoned:
+    """A site of the two-zone test: its pages live under /<prefix>/, its events are <prefix>-*."""
+
+    host: str
+    zone: str
+    prefix: str
+    #: local days with bots only, though rows of neighbouring local days carry their UTC date
+    empty: tuple[dt.date, ...]
+    #: more wall-clock times (with fold) around the zone's changes
+    extra: tuple[tuple[dt.datetime, int], ...] = ()
+    #: minutes before "now" of views for realtime (the last is a bot's)
+    recent: tuple[int, ...] = ()
+
+
+ZONED = (
+    Zoned(
+        "berlin.example",
+        BERLIN,
+        "de",
+        empty=(dt.date(2024, 3, 30), dt.date(2024, 10, 26)),
+        extra=(
+            (dt.datetime(2024, 3, 31, 1, 59, 59), 0),  # the last second of CET...
+            (dt.datetime(2024, 3, 31, 3, 0), 0),  # ...and the first of CEST, one second later
+            (dt.datetime(2024, 10, 27, 2, 30), 0),  # 02:30 CEST
+            (dt.datetime(2024, 10, 27, 2, 30), 1),  # 02:30 CET, an hour later
+            (dt.datetime(2024, 10, 27, 2, 59, 59), 1),
+        ),
+        recent=(5, 10, 29, 45, 2),
+    ),
+    Zoned(
+        "kolkata.example",
+        KOLKATA,
+        "in",
+        empty=(dt.date(2024, 3, 31), dt.date(2024, 10, 28)),
+        recent=(1, 31, 3),
+    ),
+)
+
+
+def build_zoned_seed(site: Zoned, now: dt.datetime = ZONED_NOW, seed: int = 11) -> Seed:
+    """Views and events of one site near its local midnights, over SPRING and AUTUMN and a day
+    either side; visitor ids are shared with the other site, pages and event names are not."""
+    rng = random.Random(f"{seed}-{site.host}")
+    out = Seed(now=now)
+    url = f"https://{site.host}"
+
+    def view(cid: str, when: dt.datetime, **extra) -> dict:
+        row = _visit(rng, cid, when, **extra)
+        page = row["doc_uri"][len(SITE) :] if row["doc_uri"].startswith(SITE) else "/"
+        suffix = rng.choice(SUFFIXES)
+        row["doc_uri"] = f"{url}/{site.prefix}{page}{suffix}"
+        row["doc_title"] = f"{site.prefix.upper()} {TITLES[page]}"
+        if "utm_source=" in suffix:
+            row["utm_source"] = suffix.rsplit("=", 1)[1]
+        if row["referrer"] == SITE + "/":
+            row["referrer"] = url + "/"  # a link within the site
+        return row
+
+    def people(when: dt.datetime) -> None:
+        cid = f"v{rng.randint(1, 6)}"
+        out.visits.append(view(cid, when))
+        if rng.random() < 0.5:  # a second view, up to 40 minutes later: maybe the next day
+            later = when + dt.timedelta(minutes=rng.choice([1, 20, 30, 31, 40]))
+            out.visits.append(view(cid, later))
+        if rng.random() < 0.4:
+            value = rng.choice(["a", None])
+            out.events.append(
+                {"cid": cid, "datetime": when, "name": f"{site.prefix}-click", "value": value}
+            )
+
+    spans = [(SPRING[0] - dt.timedelta(days=1), SPRING[1] + dt.timedelta(days=1))]
+    spans.append((AUTUMN[0] - dt.timedelta(days=1), AUTUMN[1] + dt.timedelta(days=1)))
+    for first, last in spans:
+        for day in days(first, last):
+            noon = to_utc(dt.datetime.combine(day, dt.time(12)), site.zone)
+            out.visits.append(view("bot1", noon, is_bot=True, browser="Googlebot"))
+            out.events.append(
+                {"cid": "bot1", "datetime": noon, "name": "botclick", "value": "x", "is_bot": True}
+            )
+            if day in site.empty:
+                continue
+            for wall in WALL_TIMES:
+                people(to_utc(dt.datetime.combine(day, wall), site.zone))
+            # a session that starts ten minutes before local midnight and goes on after it
+            late = to_utc(dt.datetime.combine(day, dt.time(23, 50)), site.zone)
+            out.visits.append(view("night", late))
+            out.visits.append(view("night", late + dt.timedelta(minutes=20)))
+            out.events.append(
+                {"cid": "night", "datetime": late, "name": f"{site.prefix}-signup", "value": None}
+            )
+    for wall, fold in site.extra:
+        people(to_utc(wall, site.zone, fold))
+    for n, minutes in enumerate(site.recent, start=1):
+        bot = n == len(site.recent)
+        cid = "rbot" if bot else f"r{(n + 1) // 2}"
+        out.visits.append(view(cid, now - dt.timedelta(minutes=minutes), is_bot=bot))
+    # the empty days stay empty, though sessions of the evening before would run into them
+    for name in ("visits", "events"):
+        rows = getattr(out, name)
+        kept = [
+            r
+            for r in rows
+            if r.get("is_bot") or local_day(r["datetime"], site.zone) not in site.empty
+        ]
+        setattr(out, name, kept)
+    return out
+
+
+def insert_zoned() -> dict[str, Seed]:
+    """Both sites registered (public) and seeded; their seeds by host, each knowing its site."""
+    seeds = {}
+    for site in ZONED:
+        seed = build_zoned_seed(site)
+        insert(seed, site.host, site.zone, public=True)
+        seeds[site.host] = seed
+    return seeds
 
 
 # ---- the answers, in Python -------------------------------------------------------------
 
 
-def in_range(rows: list[dict], t0: dt.date = T0, t1: dt.date = T1) -> list[dict]:
-    lo = dt.datetime.combine(t0, dt.time())
-    hi = dt.datetime.combine(t1 + dt.timedelta(days=1), dt.time())
-    return [r for r in rows if lo <= r["datetime"] < hi and not r.get("is_bot")]
+def local(when: dt.datetime, zone: str = "UTC") -> dt.datetime:
+    """The wall-clock time in ``zone`` of a stored (naive UTC) datetime, by zoneinfo."""
+    return when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def local_day(when: dt.datetime, zone: str = "UTC") -> dt.date:
+    """The local date in ``zone`` of a stored (naive UTC) datetime."""
+    return local(when, zone).date()
+
+
+def to_utc(wall: dt.datetime, zone: str, fold: int = 0) -> dt.datetime:
+    """The stored (naive UTC) datetime of a wall-clock time in ``zone`` (``fold=1``: the
+    second of a repeated hour)."""
+    aware = wall.replace(tzinfo=ZoneInfo(zone), fold=fold)
+    return aware.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def in_range(rows: list[dict], t0: dt.date = T0, t1: dt.date = T1, zone: str = "UTC") -> list[dict]:
+    """The people's rows whose local date in ``zone`` is one of t0..t1."""
+    return [r for r in rows if t0 <= local_day(r["datetime"], zone) <= t1 and not r.get("is_bot")]
 
 
 def days(t0: dt.date = T0, t1: dt.date = T1) -> list[dt.date]:
     return [t0 + dt.timedelta(days=i) for i in range((t1 - t0).days + 1)]
+
+
+def path(uri: str | None) -> str | None:
+    """A page's path without query string or fragment, as the page reports group it."""
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    return parts.path or ("/" if parts.netloc else None)
 
 
 def sessions(rows: list[dict]) -> list[list[dict]]:
@@ -215,39 +402,48 @@ def host(url: str | None) -> str:
     return (urlsplit(url).hostname or "").rstrip(".") if url and "//" in url else ""
 
 
-def sessions_starting(seed: Seed, t0: dt.date = T0, t1: dt.date = T1) -> list[list[dict]]:
+def sessions_starting(
+    seed: Seed, t0: dt.date = T0, t1: dt.date = T1, zone: str = "UTC"
+) -> list[list[dict]]:
     """The sessions a range counts: those whose first view is a person's, inside the range."""
-    return [s for s in sessions(seed.visits) if in_range(s[:1], t0, t1)]
+    return [s for s in sessions(seed.visits) if in_range(s[:1], t0, t1, zone)]
 
 
-def expect(name: str, seed: Seed) -> list[list]:
-    """The rows query ``name`` must answer for T0..T1 (order handled by the test)."""
-    rows = in_range(seed.visits)
+def expect(
+    name: str, seed: Seed, t0: dt.date = T0, t1: dt.date = T1, zone: str = "UTC"
+) -> list[list]:
+    """The rows query ``name`` must answer for the local days t0..t1 of a site in ``zone``
+    (order handled by the test)."""
+    rows = in_range(seed.visits, t0, t1, zone)
+
+    def day_of(row: dict) -> dt.date:
+        return local_day(row["datetime"], zone)
+
     if name == "visits":
         return [
             [
                 d.isoformat(),
-                len({r["cid"] for r in rows if r["datetime"].date() == d}),
-                sum(1 for r in rows if r["datetime"].date() == d),
+                len({r["cid"] for r in rows if day_of(r) == d}),
+                sum(1 for r in rows if day_of(r) == d),
             ]
-            for d in days()
+            for d in days(t0, t1)
         ]
     if name == "summary":
-        found = sessions_starting(seed)
+        found = sessions_starting(seed, t0, t1, zone)
         return [
             [
                 len({r["cid"] for r in rows}),
                 len(rows),
                 len(found),
-                sum(1 for s in found if len(s) == 1) / len(found),
-                sum(_duration(s) for s in found) / len(found),
+                sum(1 for s in found if len(s) == 1) / len(found) if found else 0,
+                sum(_duration(s) for s in found) / len(found) if found else 0,
             ]
         ]
     if name == "sessions":
-        found = sessions_starting(seed)
+        found = sessions_starting(seed, t0, t1, zone)
         answer = []
-        for d in days():
-            todays = [s for s in found if s[0]["datetime"].date() == d]
+        for d in days(t0, t1):
+            todays = [s for s in found if day_of(s[0]) == d]
             if todays:
                 answer.append(
                     [
@@ -261,18 +457,21 @@ def expect(name: str, seed: Seed) -> list[list]:
                 answer.append([d.isoformat(), 0, 0, 0])
         return answer
     if name == "entry_pages":
-        counts = Counter(s[0]["doc_uri"] for s in sessions_starting(seed))
+        counts = Counter(
+            _label(path(s[0]["doc_uri"])) for s in sessions_starting(seed, t0, t1, zone)
+        )
         return [[k, v] for k, v in counts.items()]
     if name == "documents":
-        views = Counter(r["doc_uri"] for r in rows)
+        paged = [r for r in rows if path(r["doc_uri"])]
+        views = Counter(path(r["doc_uri"]) for r in paged)
         return [
             [
-                uri,
-                max(r["doc_title"] for r in rows if r["doc_uri"] == uri),
+                page,
+                max(r["doc_title"] for r in paged if path(r["doc_uri"]) == page),
                 n,
-                len({r["cid"] for r in rows if r["doc_uri"] == uri}),
+                len({r["cid"] for r in paged if path(r["doc_uri"]) == page}),
             ]
-            for uri, n in views.items()
+            for page, n in views.items()
         ]
     if name == "locations":
         known = [r for r in rows if r["country"]]
@@ -306,7 +505,7 @@ def expect(name: str, seed: Seed) -> list[list]:
         ]
         return [[len({r["cid"] for r in recent}), len(recent)]]
     if name == "private/events":
-        events = in_range(seed.events)
+        events = in_range(seed.events, t0, t1, zone)
         counts = Counter((e["name"], e["value"] or "") for e in events)
         return [
             [*k, n, len({e["cid"] for e in events if (e["name"], e["value"] or "") == k})]

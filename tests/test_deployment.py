@@ -445,3 +445,30 @@ def test_gunicorn_from_the_systemd_unit_behind_nginx(shared_dir, site_settings):
             stop(nginx, signal.SIGQUIT)
         stop(gunicorn)
     assert gunicorn.returncode == 0
+
+
+def test_the_prune_timer_and_service_pass_systemd_analyze_verify(tmp_path):
+    """crumby-prune.timer starts crumby-prune.service daily; it runs `crumby prune` as Crumby."""
+    crumby = Path(sys.executable).with_name("crumby")
+    service = fill_in(
+        DEPLOYMENT / "systemd" / "crumby-prune.service",
+        {"ExecStart=/opt/crumby/venv/bin/crumby prune": f"ExecStart={crumby} prune"},
+    )
+    (tmp_path / "crumby-prune.service").write_text(service)
+    timer = (DEPLOYMENT / "systemd" / "crumby-prune.timer").read_text()
+    (tmp_path / "crumby-prune.timer").write_text(timer)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "crumby-prune.timer", "crumby-prune.service"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "crumby-prune" in line] == []
+    main = (DEPLOYMENT / "systemd" / "crumby.service").read_text().splitlines()
+    for shared in ("User=", "Group=", "Environment=CRUMBY_SETTINGS=", "ReadWritePaths="):
+        assert [line for line in service.splitlines() if line.startswith(shared)] == [
+            line for line in main if line.startswith(shared)
+        ]
+    assert "OnCalendar=*-*-* 03:17:00" in timer and "Persistent=true" in timer

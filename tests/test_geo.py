@@ -11,11 +11,19 @@ from sqlalchemy import select
 from crumby import geo
 from crumby.extensions import db
 from crumby.models import Visit
+from crumby.sites import add_site
 from tests.mmdb_factory import PLACES, write_city_database
 
 LONDON = "81.2.69.160"
 SAN_FRANCISCO = "2001:db8:1::abcd"
 PAGE = "https://blog.example/"
+
+
+@pytest.fixture(autouse=True)
+def site(app):
+    """Hits are stored only for registered sites (contract section 8): register the pages' host."""
+    with app.app_context(), db.engine.begin() as conn:
+        return add_site(conn, "blog.example")
 
 
 @pytest.fixture(autouse=True)
@@ -109,6 +117,7 @@ def test_a_corrupt_file_is_treated_as_missing(app, tmp_path, caplog):
 def test_visits_are_stored_with_their_city(app, client, tmp_path):
     use_database(app, write_city_database(tmp_path / "city.mmdb"))
     app.config["PROXY_COUNT"] = 1
+    app.config["ANONYMIZE_IP"] = False  # the full addresses (geolocation uses them either way)
     client.post("/visit", json={"dl": PAGE}, headers={"X-Forwarded-For": LONDON})
     client.post("/visit", json={"dl": PAGE}, headers={"X-Forwarded-For": SAN_FRANCISCO})
     client.post("/visit", json={"dl": PAGE}, headers={"X-Forwarded-For": "192.0.2.1"})

@@ -6,19 +6,22 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from crumby import create_app
+from crumby import create_app, ingest
 from crumby.database import CALENDAR_END, CALENDAR_START, SCHEMA_VERSION, ensure_schema
 from crumby.extensions import db
 from crumby.models import ApiToken, Calendar, Event, SchemaVersion, User, Visit
+from crumby.sites import add_site
 
-TABLES = {"calendar", "events", "users", "visits", "api_tokens", "crumby_schema"}
+TABLES = {"calendar", "events", "sites", "users", "visits", "api_tokens", "crumby_schema"}
 VISIT_COLUMNS = {
     "id",
+    "site_id",
     "ip",
     "cid",
     "datetime",
     "doc_title",
     "doc_uri",
+    "doc_path",
     "doc_enc",
     "referrer",
     "_referrer",
@@ -39,7 +42,22 @@ VISIT_COLUMNS = {
     "lang",
     "_lang",
 }
-EVENT_COLUMNS = {"id", "ip", "cid", "datetime", "doc_title", "doc_uri", "name", "value"}
+EVENT_COLUMNS = {
+    "id",
+    "site_id",
+    "ip",
+    "cid",
+    "datetime",
+    "doc_title",
+    "doc_uri",
+    "name",
+    "value",
+}
+
+
+def _site(app, host: str = "example.com") -> int:
+    with app.app_context(), db.engine.begin() as conn:
+        return add_site(conn, host).id
 
 
 def test_tables_have_the_contract_columns(app):
@@ -50,17 +68,31 @@ def test_tables_have_the_contract_columns(app):
     assert VISIT_COLUMNS <= columns["visits"]
     assert EVENT_COLUMNS <= columns["events"]
     assert {"id", "username", "password"} <= columns["users"]
+    assert {"id", "host", "timezone", "public"} <= columns["sites"]
     assert "datetime" in columns["calendar"]
 
 
-def test_reports_have_indexes_on_datetime_and_cid(app):
+def test_every_row_belongs_to_a_site(app):
+    with app.app_context():
+        inspector = sa.inspect(db.engine)
+        for table in ("visits", "events"):
+            [site_id] = [c for c in inspector.get_columns(table) if c["name"] == "site_id"]
+            assert site_id["nullable"] is False, table
+        unique = inspector.get_unique_constraints("sites") + [
+            i for i in inspector.get_indexes("sites") if i["unique"]
+        ]
+    assert ["host"] in [u["column_names"] for u in unique]
+
+
+def test_reports_have_indexes_on_site_datetime_and_cid(app):
     with app.app_context():
         inspector = sa.inspect(db.engine)
         visit_indexes = [i["column_names"] for i in inspector.get_indexes("visits")]
         event_indexes = [i["column_names"] for i in inspector.get_indexes("events")]
-    assert ["datetime"] in visit_indexes
-    assert any(cols[0] == "cid" for cols in visit_indexes)
-    assert ["datetime"] in event_indexes and ["cid"] in event_indexes
+    # every report reads one site's range; the pipeline one visitor's newest view on a site
+    assert ["site_id", "datetime"] in visit_indexes
+    assert any(cols[:3] == ["site_id", "cid", "datetime"] for cols in visit_indexes)
+    assert ["site_id", "datetime"] in event_indexes and ["site_id", "cid"] in event_indexes
 
 
 def test_calendar_covers_the_reportable_range(app):
@@ -90,49 +122,56 @@ def test_schema_version_is_recorded_and_setup_is_idempotent(app):
 
 
 def test_visit_round_trip_keeps_unicode_and_long_text(app):
+    site_id = _site(app)
     when = dt.datetime(2026, 11, 23, 8, 15, 0)
-    long_uri = "https://example.com/" + "p" * 2000
+    long_uri = "https://example.com/" + "p" * 2000 + "?q=1#top"
+    row = {
+        "ip": "2001:db8::1",
+        "cid": "c" * 64,
+        "datetime": when,
+        "doc_title": "Café ☕ 😀 résumé",
+        "doc_uri": long_uri,
+        "doc_enc": "UTF-8",
+        "referrer": "https://ref.example/",
+        "_referrer": "https://hdr.example/",
+        "platform": "Linux",
+        "browser": "Firefox",
+        "version": "132.0",
+        "device": "desktop",
+        "is_bot": False,
+        "screen_res": "1920x1080",
+        "screen_depth": "24-bit",
+        "continent": "EU",
+        "country": "FR",
+        "subdivision_1": "Île-de-France",
+        "subdivision_2": None,
+        "city": "Paris",
+        "latitude": 48.8566,
+        "longitude": 2.3522,
+        "accuracy_radius": 20,
+        "time_zone": "Europe/Paris",
+        "lang": "fr-FR",
+        "_lang": "fr-FR,fr;q=0.9",
+        "utm_source": "newsletter",
+        "utm_medium": "email",
+        "utm_campaign": "winter",
+    }
+    assert ingest.store(app, visits=[row]) == (1, 0)
     with app.app_context():
-        db.session.add(
-            Visit(
-                ip="2001:db8::1",
-                cid="c" * 64,
-                datetime=when,
-                doc_title="Café ☕ 😀 résumé",
-                doc_uri=long_uri,
-                doc_enc="UTF-8",
-                referrer="https://ref.example/",
-                referrer_header="https://hdr.example/",
-                platform="Linux",
-                browser="Firefox",
-                version="132.0",
-                device="desktop",
-                screen_res="1920x1080",
-                screen_depth="24-bit",
-                continent="EU",
-                country="FR",
-                subdivision_1="Île-de-France",
-                subdivision_2=None,
-                city="Paris",
-                latitude=48.8566,
-                longitude=2.3522,
-                accuracy_radius=20,
-                time_zone="Europe/Paris",
-                lang="fr-FR",
-                lang_header="fr-FR,fr;q=0.9",
-                utm_source="newsletter",
-                utm_medium="email",
-                utm_campaign="winter",
-            )
-        )
-        db.session.commit()
-        db.session.expunge_all()
         visit = db.session.scalars(sa.select(Visit)).one()
+        assert visit.site_id == site_id
         assert visit.datetime == when
         assert visit.doc_title == "Café ☕ 😀 résumé"
         assert visit.doc_uri == long_uri
-        assert visit.subdivision_1 == "Île-de-France"
+        assert visit.doc_path == "/" + "p" * 2000  # without query string and fragment
+        assert (visit.doc_host, visit.referrer_host) == ("example.com", "ref.example")
+        assert visit.subdivision_1 == "Île-de-France" and visit.subdivision_2 is None
         assert visit.latitude == 48.8566 and visit.accuracy_radius == 20
+        assert (visit.utm_source, visit.utm_medium, visit.utm_campaign) == (
+            "newsletter",
+            "email",
+            "winter",
+        )
         assert visit.referrer_header == "https://hdr.example/"
         assert visit.lang_header == "fr-FR,fr;q=0.9"
         assert visit.is_bot is False
@@ -145,24 +184,32 @@ def test_visit_round_trip_keeps_unicode_and_long_text(app):
 
 
 def test_event_round_trip(app):
+    site_id = _site(app)
+    when = dt.datetime(2026, 11, 23, 8, 16, 30)
+    event = {
+        "ip": "203.0.113.9",
+        "cid": "abc",
+        "datetime": when,
+        "doc_uri": "https://example.com/",
+        "doc_title": "Home",
+        "name": "signup",
+        "value": "pro plan ☕",
+    }
+    assert ingest.store(app, events=[event]) == (0, 1)
     with app.app_context():
-        db.session.add(
-            Event(
-                ip="203.0.113.9",
-                cid="abc",
-                doc_uri="https://example.com/",
-                doc_title="Home",
-                name="signup",
-                value="pro plan",
-            )
+        stored = db.session.scalars(sa.select(Event)).one()
+        assert (stored.site_id, stored.name, stored.value, stored.cid) == (
+            site_id,
+            "signup",
+            "pro plan ☕",
+            "abc",
         )
-        db.session.commit()
-        db.session.expunge_all()
-        event = db.session.scalars(sa.select(Event)).one()
-        assert (event.name, event.value, event.cid) == ("signup", "pro plan", "abc")
-        assert isinstance(event.datetime, dt.datetime)
-        age = dt.datetime.now(dt.UTC).replace(tzinfo=None) - event.datetime
-        assert dt.timedelta(0) <= age < dt.timedelta(minutes=5)
+        assert (stored.datetime, stored.doc_uri, stored.doc_title) == (
+            when,
+            "https://example.com/",
+            "Home",
+        )
+        assert stored.is_bot is False
 
 
 def test_user_and_token_round_trip_and_cascade(app):

@@ -6,25 +6,31 @@ import csv
 import datetime as dt
 import io
 import logging
+import re
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from crumby import accounts, create_app
+from crumby import accounts, clock, create_app, ingest
 from crumby.extensions import db
 from crumby.models import User, Visit
 from crumby.reporting.discovery import BUILTIN_FOLDER
-from crumby.reporting.ranges import today
+from crumby.sites import add_site
 from tests import report_data as rd
 
 PUBLIC = sorted(p.stem for p in (BUILTIN_FOLDER / "public").glob("*.sql"))
 PRIVATE = sorted(p.stem for p in (BUILTIN_FOLDER / "private").glob("*.sql"))
 RANGE = {"from": rd.T0.isoformat(), "to": rd.T1.isoformat()}
+#: "now" for every app of these tests (the seed's recent rows sit just before it)
+NOW = dt.datetime(2024, 3, 1, 12)
 
 
-def make_app(database_url: str, tmp_path, **config) -> Flask:
-    """An app on the test database with extra settings (QUERY_FOLDER, CORS, limits)."""
+def make_app(database_url: str, tmp_path, now: dt.datetime = NOW, **config) -> Flask:
+    """An app on the test database with extra settings (QUERY_FOLDER, CORS, limits).
+
+    Its clock is pinned to ``now``, so that no answer depends on the wall clock.
+    """
     settings = {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -32,7 +38,9 @@ def make_app(database_url: str, tmp_path, **config) -> Flask:
         "GEOIP2_DATABASE_NAME": str(tmp_path / "none.mmdb"),
         **config,
     }
-    return create_app(settings)
+    made = create_app(settings)
+    clock.pin(made, now)
+    return made
 
 
 @pytest.fixture
@@ -43,9 +51,17 @@ def token(app) -> str:
 
 
 @pytest.fixture
-def seeded(app):
+def site(app):
+    """The only site, public, in UTC (the API needs a site); the app's clock is pinned."""
+    clock.pin(app, NOW)
+    with app.app_context(), db.engine.begin() as connection:
+        return add_site(connection, rd.HOST, "UTC", public=True)
+
+
+@pytest.fixture
+def seeded(app, site):
     with app.app_context():
-        seed = rd.build_seed(dt.datetime(2024, 3, 1, 12))
+        seed = rd.build_seed(NOW)
         rd.insert(seed)
     return seed
 
@@ -78,7 +94,7 @@ def test_private_listing_needs_login_or_token(client, token):
 
 
 @pytest.mark.parametrize("name", PRIVATE)
-def test_private_results_answer_401_json_without_credentials(client, name):
+def test_private_results_answer_401_json_without_credentials(client, site, name):
     answer = client.get(f"/api/private/{name}")
     assert answer.status_code == 401
     assert answer.is_json and "error" in answer.get_json()
@@ -134,20 +150,20 @@ def test_result_has_columns_data_and_range(client, seeded):
     assert sum(row[2] for row in body["data"]) == len(rd.in_range(seeded.visits))
 
 
-def test_default_range_is_the_last_30_days(client):
+def test_default_range_is_the_last_30_days(client, site):
     body = client.get("/api/public/visits").get_json()
-    assert body["t1"] == today().isoformat()
-    assert body["t0"] == (today() - dt.timedelta(days=29)).isoformat()
+    assert body["t1"] == NOW.date().isoformat()
+    assert body["t0"] == (NOW.date() - dt.timedelta(days=29)).isoformat()
     assert len(body["data"]) == 30
 
 
-def test_days_counts_back_from_to(client):
+def test_days_counts_back_from_to(client, site):
     body = client.get("/api/public/visits?days=7&to=2024-03-03").get_json()
     assert (body["t0"], body["t1"]) == ("2024-02-26", "2024-03-03")
     assert len(body["data"]) == 7
 
 
-def test_t0_and_t1_are_aliases(client):
+def test_t0_and_t1_are_aliases(client, site):
     body = client.get("/api/public/visits?t0=2024-02-28&t1=2024-03-01").get_json()
     assert [row[0] for row in body["data"]] == ["2024-02-28", "2024-02-29", "2024-03-01"]
 
@@ -176,13 +192,13 @@ def test_t0_and_t1_are_aliases(client):
         "format=xml",
     ],
 )
-def test_bad_parameters_answer_400_json(client, query):
+def test_bad_parameters_answer_400_json(client, site, query):
     answer = client.get(f"/api/public/visits?{query}")
     assert answer.status_code == 400, query
     assert answer.is_json and answer.get_json()["error"]
 
 
-def test_unknown_query_is_404_json(client):
+def test_unknown_query_is_404_json(client, site):
     answer = client.get("/api/public/no_such_report")
     assert answer.status_code == 404
     assert "no_such_report" in answer.get_json()["error"]
@@ -201,7 +217,7 @@ def test_unknown_query_is_404_json(client):
         "/api/public/%00visits",
     ],
 )
-def test_paths_never_reach_private_or_outside_files(client, path):
+def test_paths_never_reach_private_or_outside_files(client, site, path):
     answer = client.get(path)
     assert answer.status_code == 404
     assert answer.is_json
@@ -239,7 +255,7 @@ def folder(tmp_path):
 
 
 @pytest.fixture
-def folder_client(database_url, tmp_path, folder, app):
+def folder_client(database_url, tmp_path, folder, app, site):
     custom = make_app(database_url, tmp_path, QUERY_FOLDER=str(folder), REPORT_TIMEOUT_SECONDS=1)
     return custom.test_client()
 
@@ -366,7 +382,7 @@ SESSION_STATE = {
 }
 
 
-def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_path, app):
+def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_path, app, site):
     """Read-only mode, time limit and sort settings end with the report: hits share the pool."""
     one = make_app(
         database_url, tmp_path, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0}
@@ -380,8 +396,15 @@ def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_pat
     before = state()
     assert one.test_client().get("/api/public/summary").status_code == 200
     assert state() == before
-    assert one.test_client().post("/visit", json={"dl": "https://s.example/"}).status_code == 204
+    # the hit is the registered site's, so it really is written through the same pool
+    hit = {"dl": f"https://{rd.HOST}/after-report"}
+    assert one.test_client().post("/visit", json=hit).status_code == 204
     with one.app_context():
+        stored = db.session.scalar(
+            select(func.count()).select_from(Visit).where(Visit.doc_path == "/after-report")
+        )
+        assert stored == 1
+        db.session.remove()
         db.engine.dispose()
 
 
@@ -412,15 +435,16 @@ def test_a_broken_file_answers_500_json_naming_the_query(
 # ---- cache --------------------------------------------------------------------------------
 
 
-def test_public_results_are_cached_briefly(database_url, tmp_path, app):
-    cached = make_app(database_url, tmp_path, REPORT_CACHE_SECONDS=60).test_client()
-    uncached = make_app(database_url, tmp_path, REPORT_CACHE_SECONDS=0).test_client()
+def test_public_results_are_cached_briefly(database_url, tmp_path, app, site):
+    later = dt.datetime(2024, 6, 1, 12)  # the range is long past: kept REPORT_CACHE_SECONDS
+    cached = make_app(database_url, tmp_path, now=later, REPORT_CACHE_SECONDS=60).test_client()
+    uncached = make_app(database_url, tmp_path, now=later, REPORT_CACHE_SECONDS=0).test_client()
     url = "/api/public/visits?from=2024-03-01&to=2024-03-01"
-    assert cached.get(url).get_json()["data"] == [["2024-03-01", 0, 0]]
+    first = cached.get(url)
+    assert first.get_json()["data"] == [["2024-03-01", 0, 0]]
+    assert first.headers["Cache-Control"] == "public, max-age=60"
     assert uncached.get(url).get_json()["data"] == [["2024-03-01", 0, 0]]
-    with app.app_context():
-        db.session.add(Visit(cid="x", datetime=dt.datetime(2024, 3, 1, 9)))
-        db.session.commit()
+    ingest.store(app, [{"cid": "x", "datetime": dt.datetime(2024, 3, 1, 9), "doc_uri": rd.SITE}])
     assert cached.get(url).get_json()["data"] == [["2024-03-01", 0, 0]]
     assert uncached.get(url).get_json()["data"] == [["2024-03-01", 1, 1]]
     # another range is another cache entry
@@ -428,15 +452,12 @@ def test_public_results_are_cached_briefly(database_url, tmp_path, app):
     assert cached.get(other).get_json()["data"][0] == ["2024-03-01", 1, 1]
 
 
-def test_private_results_are_not_cached(app, client, token):
+def test_private_results_are_not_cached(app, client, token, site):
     url = "/api/private/events?from=2024-03-01&to=2024-03-01"
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get(url, headers=headers).get_json()["data"] == []
-    with app.app_context():
-        from crumby.models import Event
-
-        db.session.add(Event(cid="x", name="buy", datetime=dt.datetime(2024, 3, 1, 9)))
-        db.session.commit()
+    event = {"cid": "x", "name": "buy", "datetime": dt.datetime(2024, 3, 1, 9), "site_id": site.id}
+    ingest.store(app, events=[event])
     answer = client.get(url, headers=headers)
     assert answer.get_json()["data"] == [["buy", "", 1, 1]]
     assert "no-store" in answer.headers["Cache-Control"]
@@ -445,8 +466,9 @@ def test_private_results_are_not_cached(app, client, token):
 # ---- CORS -----------------------------------------------------------------------------------
 
 
-def test_cors_default_lets_any_origin_read_the_public_api(client):
+def test_cors_default_lets_any_origin_read_the_public_api(client, site):
     answer = client.get("/api/public/visits", headers={"Origin": "https://blog.example"})
+    assert answer.status_code == 200
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
 
 
@@ -460,7 +482,7 @@ def test_cors_wildcard_never_comes_with_credentials_on_the_private_api(client, t
     assert "Access-Control-Allow-Credentials" not in answer.headers
 
 
-def test_cors_with_listed_origins(database_url, tmp_path, app):
+def test_cors_with_listed_origins(database_url, tmp_path, app, site):
     client = make_app(
         database_url, tmp_path, CROSSDOMAIN_ORIGIN=["https://blog.example"]
     ).test_client()
@@ -469,6 +491,7 @@ def test_cors_with_listed_origins(database_url, tmp_path, app):
     assert good.headers["Access-Control-Allow-Origin"] == "https://blog.example"
     assert good.headers["Access-Control-Allow-Credentials"] == "true"
     public = client.get("/api/public/visits", headers={"Origin": "https://blog.example"})
+    assert public.status_code == 200
     assert public.headers["Access-Control-Allow-Origin"] == "https://blog.example"
     assert "Access-Control-Allow-Credentials" not in public.headers
     evil = client.get("/api/public/visits", headers={"Origin": "https://evil.example"})
@@ -492,13 +515,14 @@ def test_api_page_documents_every_query_without_inline_code(client, token):
     assert answer.status_code == 200
     assert answer.mimetype == "text/html"
     html = answer.get_data(as_text=True)
+    site = re.search(r"/api/public/\w+\?site=([\w.-]+)&amp;days=7", html).group(1)
     for name in PUBLIC:
-        assert f"/api/public/{name}?days=7" in html
+        assert f"/api/public/{name}?site={site}&amp;days=7" in html
     assert "/api/private/events" not in html, "private names only for those who may run them"
     full = client.get("/api", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
     for name in PRIVATE:
-        assert f"/api/private/{name}?days=7" in full
-    for word in ("days", "from", "to", "format", "Authorization: Bearer", "openapi.json"):
+        assert f"/api/private/{name}?site={site}&amp;days=7" in full
+    for word in ("site", "days", "from", "to", "format", "Authorization: Bearer", "openapi.json"):
         assert word in html
     assert "<script" not in html and "<style" not in html and "style=" not in html
 
@@ -508,7 +532,13 @@ def test_openapi_describes_every_query(client, token):
     assert doc["openapi"].startswith("3.")
     for name in PUBLIC:
         operation = doc["paths"][f"/api/public/{name}"]["get"]
-        assert {p["name"] for p in operation["parameters"]} == {"days", "from", "to", "format"}
+        assert {p["name"] for p in operation["parameters"]} == {
+            "site",
+            "days",
+            "from",
+            "to",
+            "format",
+        }
     assert "/api/private" in doc["paths"] and "/api/private/events" not in doc["paths"]
     full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
     for name in PRIVATE:
@@ -535,3 +565,224 @@ def test_logging_in_through_the_form_opens_the_private_api(app, client, seeded):
     assert "signup" in {row[0] for row in answer.get_json()["data"]}
     client.post("/logout")
     assert client.get("/api/private/events", query_string=RANGE).status_code == 401
+
+
+# ---- sites (contract sections 6 and 8) ------------------------------------------------------
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _add_site(app, host: str, zone: str = "UTC", public: bool = True):
+    with app.app_context(), db.engine.begin() as connection:
+        return add_site(connection, host, zone, public)
+
+
+def _every_report(token: str | None = None):
+    """(path, headers) of every built-in report: public ones, then private ones with the token."""
+    reports = [(f"/api/public/{name}", {}) for name in PUBLIC]
+    if token is not None:
+        reports += [(f"/api/private/{name}", _bearer(token)) for name in PRIVATE]
+    return reports
+
+
+def test_without_any_site_reports_are_404_json(app, client, token):
+    clock.pin(app, NOW)
+    for path, headers in _every_report(token):
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 404, path
+        assert answer.is_json and "addsite" in answer.get_json()["error"]
+
+
+def test_with_one_site_the_site_parameter_may_be_left_out(client, seeded):
+    bare = client.get("/api/public/visits", query_string=RANGE)
+    assert sum(row[2] for row in bare.get_json()["data"]) == len(rd.in_range(seeded.visits))
+    for name in ("shop.example", "WWW.Shop.Example"):  # www. and capitals name the same site
+        named = client.get("/api/public/visits", query_string={**RANGE, "site": name})
+        assert named.status_code == 200
+        assert named.get_json()["data"] == bare.get_json()["data"]
+    for answer in (bare, named):
+        body = answer.get_json()
+        assert (body["site"], body["timezone"]) == (rd.HOST, "UTC")
+
+
+def test_with_several_sites_leaving_site_out_is_400_naming_it(app, client, token, seeded):
+    _add_site(app, "other.example", "Asia/Kolkata")
+    for path, headers in _every_report(token):
+        for extra in ({}, {"format": "csv"}):
+            answer = client.get(path, query_string={**RANGE, **extra}, headers=headers)
+            assert answer.status_code == 400, path
+            assert answer.is_json and re.search(r"\bsite\b", answer.get_json()["error"]), path
+        named = client.get(path, query_string={**RANGE, "site": "other.example"}, headers=headers)
+        assert named.status_code == 200, path
+        body = named.get_json()
+        assert (body["site"], body["timezone"]) == ("other.example", "Asia/Kolkata")
+    # the other site has no rows: its answers hold none of the seeded site's
+    visits = client.get("/api/public/visits", query_string={**RANGE, "site": "other.example"})
+    assert all(row[1:] == [0, 0] for row in visits.get_json()["data"])
+    mine = client.get("/api/public/visits", query_string={**RANGE, "site": rd.HOST})
+    assert sum(row[2] for row in mine.get_json()["data"]) == len(rd.in_range(seeded.visits))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["nope.example", "", "shop.example:8080", "https://shop.example/", "x" * 300, "' OR 1=1 --"],
+)
+def test_an_unknown_site_is_404_json(client, token, seeded, host):
+    for path, headers in _every_report(token):
+        answer = client.get(path, query_string={**RANGE, "site": host}, headers=headers)
+        assert answer.status_code == 404, (path, host)
+        assert answer.is_json and answer.get_json()["error"]
+
+
+def test_a_private_site_needs_a_login_or_token_until_it_is_made_public(app, client, runner, token):
+    from crumby.cli import cli
+
+    clock.pin(app, NOW)
+    with app.app_context():
+        rd.insert(rd.build_seed(NOW), public=False)  # the default for a new site
+    for path, _headers in _every_report(token):
+        for extra in ({}, {"format": "csv"}):
+            refused = client.get(path, query_string={**RANGE, **extra})
+            assert refused.status_code == 401, path
+            assert refused.is_json and set(refused.get_json()) == {"error"}, path
+            assert "Location" not in refused.headers
+        wrong = client.get(path, query_string=RANGE, headers=_bearer("not-a-token"))
+        assert wrong.status_code == 401, path
+    with_token = {}
+    for path, _headers in _every_report(token):
+        answer = client.get(path, query_string=RANGE, headers=_bearer(token))
+        assert answer.status_code == 200, path
+        assert answer.get_json()["site"] == rd.HOST
+        # a private site's answer is nobody else's: no shared cache may keep it
+        assert answer.headers["Cache-Control"] == "private, no-store", path
+        with_token[path] = answer.get_json()["data"]
+    assert any(with_token.values())
+
+    made_public = runner.invoke(cli, ["site", rd.HOST, "--public"])
+    assert made_public.exit_code == 0, made_public.output
+    assert made_public.output.strip() == f"{rd.HOST} UTC public"
+    for path, headers in _every_report(token):
+        if headers:  # private reports stay private
+            assert client.get(path, query_string=RANGE).status_code == 401, path
+            continue
+        answer = client.get(path, query_string=RANGE)
+        assert answer.status_code == 200, path
+        assert answer.get_json()["data"] == with_token[path], path
+        assert answer.headers["Cache-Control"].startswith("public, max-age="), path
+
+    # and private again: the answers cached while it was public are not handed out
+    assert runner.invoke(cli, ["site", rd.HOST, "--private"]).exit_code == 0
+    for path, _headers in _every_report(token):
+        assert client.get(path, query_string=RANGE).status_code == 401, path
+
+
+# ---- cache and sites --------------------------------------------------------------------------
+
+
+def _visit_rows(site, *hours: dt.datetime) -> list[dict]:
+    return [
+        {
+            "cid": f"c{n}",
+            "datetime": when,
+            "site_id": site.id,
+            "doc_uri": f"https://{site.host}/p?n={n}",
+            "is_bot": False,
+        }
+        for n, when in enumerate(hours)
+    ]
+
+
+def test_the_cache_never_answers_for_another_site(database_url, tmp_path, app, runner):
+    from crumby.cli import cli
+
+    one = _add_site(app, "one.example")
+    two = _add_site(app, "two.example")
+    evening = dt.datetime(2024, 3, 1, 20)  # 01:30 the next day in Kolkata
+    ingest.store(app, _visit_rows(one, evening) + _visit_rows(two, *[evening] * 3))
+    later = dt.datetime(2024, 6, 1, 12)  # the range is long past: answers are kept 60 s
+    client = make_app(database_url, tmp_path, now=later, REPORT_CACHE_SECONDS=60).test_client()
+    span = {"from": "2024-03-01", "to": "2024-03-02"}
+
+    def get(report: str, host: str):
+        answer = client.get(f"/api/public/{report}", query_string={**span, "site": host})
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "public, max-age=60"
+        assert answer.get_json()["site"] == host
+        return answer.get_json()["data"]
+
+    for _ in range(2):  # the second round is answered from the cache
+        assert get("visits", "one.example") == [["2024-03-01", 1, 1], ["2024-03-02", 0, 0]]
+        assert get("visits", "two.example") == [["2024-03-01", 3, 3], ["2024-03-02", 0, 0]]
+        assert get("summary", "one.example")[0][:3] == [1, 1, 1]
+        assert get("summary", "two.example")[0][:3] == [3, 3, 3]
+        assert get("documents", "one.example") == [["/p", None, 1, 1]]
+        assert get("documents", "two.example") == [["/p", None, 3, 3]]
+    # a site's new zone moves its days at once, cache or not
+    moved = runner.invoke(cli, ["site", "one.example", "--timezone", "Asia/Kolkata"])
+    assert moved.exit_code == 0, moved.output
+    assert get("visits", "one.example") == [["2024-03-01", 0, 0], ["2024-03-02", 1, 1]]
+    assert get("visits", "two.example") == [["2024-03-01", 3, 3], ["2024-03-02", 0, 0]]
+
+
+@pytest.fixture
+def cache_clock(monkeypatch):
+    """The report cache's clock (cachelib reads time.time()), moved by hand instead of sleeping."""
+    import cachelib.simple
+
+    ticks = [1_000_000.0]
+    monkeypatch.setattr(cachelib.simple, "time", lambda: ticks[0])
+    return ticks
+
+
+def test_a_hit_shows_in_cached_answers_for_today_within_5_seconds(
+    database_url, tmp_path, app, site, cache_clock
+):
+    client = make_app(database_url, tmp_path, REPORT_CACHE_SECONDS=60).test_client()
+    today = {"days": "1"}  # NOW's day
+    old = {"from": "2024-02-20", "to": "2024-02-20"}
+    before = {
+        name: client.get(f"/api/public/{name}", query_string=today)
+        for name in ("visits", "summary", "documents", "realtime")
+    }
+    for name, answer in before.items():
+        assert answer.headers["Cache-Control"] == "public, max-age=5", name
+    assert before["visits"].get_json()["data"] == [[NOW.date().isoformat(), 0, 0]]
+    assert before["documents"].get_json()["data"] == []
+    first_old = client.get("/api/public/visits", query_string=old)
+    assert first_old.headers["Cache-Control"] == "public, max-age=60"
+
+    hit = client.post("/visit", json={"dl": f"https://{rd.HOST}/new?utm_source=x", "cid": "n1"})
+    assert hit.status_code == 204
+    # a row for the old day stored now (as a log import would): the old answer may keep 60 s
+    ingest.store(app, _visit_rows(site, dt.datetime(2024, 2, 20, 10)))
+
+    cache_clock[0] += 5
+    after = {name: client.get(f"/api/public/{name}", query_string=today) for name in before}
+    assert after["visits"].get_json()["data"] == [[NOW.date().isoformat(), 1, 1]]
+    assert after["summary"].get_json()["data"][0][:3] == [1, 1, 1]
+    assert after["documents"].get_json()["data"] == [["/new", None, 1, 1]]
+    assert after["realtime"].get_json()["data"] == [[1, 1]]
+    # the cache was on all along, and its clock is the one moved: the old range is still cached
+    assert client.get("/api/public/visits", query_string=old).get_json()["data"] == [
+        ["2024-02-20", 0, 0]
+    ]
+    cache_clock[0] += 60
+    assert client.get("/api/public/visits", query_string=old).get_json()["data"] == [
+        ["2024-02-20", 1, 1]
+    ]
+
+
+def test_today_is_the_sites_local_today(database_url, tmp_path, app):
+    """At 20:00 UTC it is already tomorrow in Kolkata: the default range ends there."""
+    evening = dt.datetime(2024, 3, 1, 20)
+    site = _add_site(app, "kolkata.example", "Asia/Kolkata")
+    client = make_app(database_url, tmp_path, now=evening, REPORT_CACHE_SECONDS=60).test_client()
+    ingest.store(app, _visit_rows(site, evening - dt.timedelta(minutes=1)))
+    body = client.get("/api/public/visits").get_json()
+    assert (body["t0"], body["t1"]) == ("2024-02-02", "2024-03-02")
+    assert body["data"][-2:] == [["2024-03-01", 0, 0], ["2024-03-02", 1, 1]]
+    answer = client.get("/api/public/visits", query_string={"days": "1"})
+    assert answer.get_json()["data"] == [["2024-03-02", 1, 1]]
+    assert answer.headers["Cache-Control"] == "public, max-age=5"

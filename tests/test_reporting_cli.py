@@ -69,16 +69,18 @@ def test_query_private_and_days(app, runner):
 
 
 def test_query_errors_are_one_line(app, runner):
-    for args in (
-        ["query", "visits", "--from", "2024-02-30", "--to", "2024-03-01"],
-        ["query", "visits", "--days", "many"],
-        ["query", "visits", "--from", "2024-03-01"],
-        ["query", "nope"],
+    _seed(app)  # a site exists: each error below is about the arguments, not a missing site
+    for args, words in (
+        (["query", "visits", "--from", "2024-02-30", "--to", "2024-03-01"], "--from"),
+        (["query", "visits", "--days", "many"], "--days"),
+        (["query", "visits", "--from", "2024-03-01"], "--to"),
+        (["query", "nope"], "no such public query: nope"),
     ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 1, args
         assert "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+        assert words in result.output, (args, result.output)
 
 
 def test_check_passes_for_the_built_ins_and_names_broken_files(app, runner, tmp_path):
@@ -120,3 +122,38 @@ def test_the_installed_script_runs_a_report(app, crumby_script, cli_env):
     )
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_query_names_the_site_when_there_are_several(app, runner):
+    with app.app_context():
+        seeds = rd.insert_zoned()
+    berlin = seeds["berlin.example"]
+    ambiguous = runner.invoke(cli, ["query", "visits", *RANGE])
+    assert ambiguous.exit_code == 1
+    assert len(ambiguous.output.strip().splitlines()) == 1 and "--site" in ambiguous.output
+    unknown = runner.invoke(cli, ["query", "visits", "--site", "nope.example", *RANGE])
+    assert unknown.exit_code == 1 and "nope.example" in unknown.output
+    first, last = rd.AUTUMN
+    span = ["--from", first.isoformat(), "--to", last.isoformat()]
+    result = runner.invoke(
+        cli, ["query", "visits", "--site", "berlin.example", *span, "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["site"] == "berlin.example"
+    # the site's local days, the 25-hour 2024-10-27 among them
+    assert body["data"] == rd.expect("visits", berlin, first, last, rd.BERLIN)
+    events = runner.invoke(
+        cli, ["query", "events", "--private", "--site", "kolkata.example", *span, "--format", "csv"]
+    )
+    assert events.exit_code == 0, events.output
+    names = {row[0] for row in list(csv.reader(io.StringIO(events.output)))[1:]}
+    assert names and all(name.startswith("in-") for name in names)
+
+
+def test_check_runs_every_query_for_a_site_in_another_zone(app, runner):
+    with app.app_context():
+        rd.insert_zoned()
+    ok = runner.invoke(cli, ["check"])
+    assert ok.exit_code == 0, ok.output
+    assert "FAIL" not in ok.output and "ok   public/sessions" in ok.output

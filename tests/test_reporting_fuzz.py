@@ -6,11 +6,15 @@ import datetime as dt
 import string
 from urllib.parse import quote
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crumby import clock
+from crumby.extensions import db
 from crumby.reporting.discovery import BUILTIN_FOLDER
 from crumby.reporting.ranges import RangeError, parse_range
+from crumby.sites import add_site
 
 PUBLIC = {p.stem for p in (BUILTIN_FOLDER / "public").glob("*.sql")}
 FUZZ = settings(
@@ -36,6 +40,17 @@ NASTY = st.sampled_from(
     ]
 )
 VALUES = st.one_of(NASTY, st.text(max_size=30), st.text(string.digits + "-", max_size=12))
+#: the app's "now": 23:30 UTC is already the next day in the site's zone
+NOW = dt.datetime(2024, 3, 1, 23, 30)
+TODAY = dt.date(2024, 3, 2)
+
+
+@pytest.fixture
+def site(app):
+    """The only site, public, an hour east of UTC; the app's clock is pinned."""
+    clock.pin(app, NOW)
+    with app.app_context(), db.engine.begin() as connection:
+        return add_site(connection, "fuzz.example", "Europe/Berlin", public=True)
 
 
 @FUZZ
@@ -44,13 +59,13 @@ VALUES = st.one_of(NASTY, st.text(max_size=30), st.text(string.digits + "-", max
         st.sampled_from(["days", "from", "to", "t0", "t1", "format"]), VALUES, max_size=4
     )
 )
-def test_any_range_parameters_give_200_or_400_never_500(client, params):
+def test_any_range_parameters_give_200_or_400_never_500(client, site, params):
     answer = client.get("/api/public/visits", query_string=params)
     assert answer.status_code in (200, 400), (params, answer.status_code)
     assert answer.is_json
     if answer.status_code == 200:
         # accepted only when the range rules accept it too, and the range is what was asked
-        t0, t1 = parse_range(params)
+        t0, t1 = parse_range(params, now=TODAY)
         body = answer.get_json()
         assert (body["t0"], body["t1"]) == (t0.isoformat(), t1.isoformat())
         assert len(body["data"]) == (t1 - t0).days + 1
@@ -59,8 +74,8 @@ def test_any_range_parameters_give_200_or_400_never_500(client, params):
 
 
 @FUZZ
-@given(name=st.one_of(NASTY, st.text(min_size=1, max_size=40)))
-def test_any_query_name_is_a_known_public_query_or_404(client, name):
+@given(name=st.one_of(st.sampled_from(sorted(PUBLIC)), NASTY, st.text(min_size=1, max_size=40)))
+def test_any_query_name_is_a_known_public_query_or_404(client, site, name):
     answer = client.get("/api/public/" + quote(name, safe=""))
     if name in PUBLIC:
         assert answer.status_code == 200
@@ -87,3 +102,24 @@ def test_parse_range_accepts_only_calendar_dates_in_order(params):
         assert t0.isoformat() == start
     if end is not None:
         assert t1.isoformat() == end
+
+
+#: ways of naming the registered site, and hosts that are not it
+SAME_SITE = ["fuzz.example", "FUZZ.Example", "www.fuzz.example", " fuzz.example "]
+OTHER_SITES = ["other.example", "fuzz.example:80", "https://fuzz.example/", "fuzz", "www.fuzz"]
+
+
+@FUZZ
+@given(host=st.one_of(st.sampled_from(SAME_SITE + OTHER_SITES), NASTY, st.text(max_size=60)))
+def test_any_site_parameter_names_the_site_or_answers_404_json(client, site, host):
+    answer = client.get("/api/public/summary", query_string={"site": host, "days": "7"})
+    assert answer.status_code in (200, 404), (host, answer.status_code)
+    assert answer.is_json
+    if answer.status_code == 200:
+        assert answer.get_json()["site"] == "fuzz.example"
+    else:
+        assert answer.get_json()["error"]
+    if host in SAME_SITE:
+        assert answer.status_code == 200, host
+    if host in OTHER_SITES:
+        assert answer.status_code == 404, host

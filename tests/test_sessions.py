@@ -8,36 +8,63 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from crumby import create_app
-from crumby.database import SCHEMA_VERSION, ensure_schema
+from crumby import clock, create_app, ingest
+from crumby.database import SCHEMA_VERSION, ensure_schema, fill_calendar
 from crumby.extensions import db
 from crumby.ingest import sessions
-from crumby.ingest.sessions import Last, follow, newest_views
-from crumby.models import SchemaVersion, Visit, url_host, utcnow
+from crumby.ingest.sessions import Last, follow, newest_views, restitch
+from crumby.models import SchemaVersion, Site, Visit, url_host, url_path
+from crumby.sites import SiteInfo, add_site, all_sites, find_site
 from tests.conftest import _server_database
 
 T = dt.datetime(2026, 3, 1, 12, 0, 0)
-NEW_COLUMNS = ["doc_host", "referrer_host", "session_start", "session_seq", "session_gap"]
+HOST = "s.example"
+SESSION_COLUMNS = ("session_start", "session_seq", "session_gap")
 
 
 def _minutes(n: float) -> dt.timedelta:
     return dt.timedelta(minutes=n)
 
 
-def _stored(app, cid: str) -> list[tuple]:
+@pytest.fixture(autouse=True)
+def site(app) -> SiteInfo:
+    """Views are stored only for registered sites (contract section 8)."""
+    return _add_site(app, HOST)
+
+
+def _add_site(app, host: str) -> SiteInfo:
+    with app.app_context(), db.engine.begin() as conn:
+        return add_site(conn, host)
+
+
+def _stored(app, cid: str, site_id: int | None = None) -> list[tuple]:
     with app.app_context():
-        rows = db.session.execute(
+        query = (
             sa.select(Visit.session_start, Visit.session_seq, Visit.session_gap)
             .where(Visit.cid == cid)
             .order_by(Visit.datetime, Visit.id)
-        ).all()
+        )
+        if site_id is not None:
+            query = query.where(Visit.site_id == site_id)
+        rows = db.session.execute(query).all()
     return [tuple(row) for row in rows]
 
 
-def _add(app, *rows: dict) -> None:
-    with app.app_context():
-        db.session.add_all(Visit(**row) for row in rows)
-        db.session.commit()
+def _store(app, *rows: dict) -> None:
+    """Views of the registered site, stored (and stitched) through the ingest pipeline."""
+    visits = [{"doc_uri": f"https://{HOST}/", **row} for row in rows]
+    assert ingest.store(app, visits=visits) == (len(visits), 0)
+
+
+def _unstitch(app) -> None:
+    """Empty the session columns, as an import that does not stitch or a version 1 database has."""
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.update(Visit).values(dict.fromkeys(SESSION_COLUMNS)))
+
+
+def _restitch(app, everything: bool = False) -> int:
+    with app.app_context(), db.engine.begin() as conn:
+        return restitch(conn, everything=everything)
 
 
 # ---- the rule ---------------------------------------------------------------------------
@@ -64,72 +91,41 @@ def test_a_view_stored_out_of_order_continues_without_a_negative_gap():
 # ---- the tracker stitches as it stores ------------------------------------------------------
 
 
-def _view(client, cid: str, path: str = "/") -> None:
-    answer = client.post("/visit", json={"cid": cid, "dl": f"https://s.example{path}"})
+def _view(app, client, when: dt.datetime, cid: str, url: str = f"https://{HOST}/") -> None:
+    clock.pin(app, when)
+    answer = client.post("/visit", json={"cid": cid, "dl": url})
     assert answer.status_code == 204
 
 
 def test_hits_of_one_visitor_chain_into_one_session(app, client):
-    for n in range(3):
-        _view(client, "ann", f"/{n}")
-    _view(client, "bob")
-    with app.app_context():
-        times = db.session.scalars(
-            sa.select(Visit.datetime).where(Visit.cid == "ann").order_by(Visit.datetime)
-        ).all()
-    ann = _stored(app, "ann")
-    assert [seq for _, seq, _ in ann] == [1, 2, 3]
-    assert {start for start, _, _ in ann} == {times[0]}
-    gaps = [0.0] + [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-    # MySQL's DATETIME keeps whole seconds; the gaps were measured before that rounding
-    assert [gap for _, _, gap in ann] == pytest.approx(gaps, abs=1.0)
-    assert [seq for _, seq, _ in _stored(app, "bob")] == [1]
+    for n, minutes in enumerate((0, 1, 2.5)):
+        _view(app, client, T + _minutes(minutes), "ann", f"https://{HOST}/{n}")
+    _view(app, client, T + _minutes(2), "bob")
+    assert _stored(app, "ann") == [(T, 1, 0.0), (T, 2, 60.0), (T, 3, 90.0)]
+    assert _stored(app, "bob") == [(T + _minutes(2), 1, 0.0)]
 
 
 def test_the_tracker_continues_a_session_it_finds_in_the_database(app, client):
-    now = utcnow().replace(microsecond=0)  # as MySQL's DATETIME stores it
-    started = now - _minutes(20)
-    # cara viewed a page 10 minutes ago, her session's third; dan was last here 31 minutes ago
-    _add(
-        app,
-        {
-            "cid": "cara",
-            "datetime": now - _minutes(10),
-            "session_start": started,
-            "session_seq": 3,
-            "session_gap": 60.0,
-        },
-        {
-            "cid": "cara",
-            "datetime": now - _minutes(11),
-            "session_start": started,
-            "session_seq": 2,
-            "session_gap": 540.0,
-        },
-        {
-            "cid": "dan",
-            "datetime": now - _minutes(31),
-            "session_start": now - _minutes(31),
-            "session_seq": 1,
-            "session_gap": 0.0,
-        },
-    )
+    now = T + _minutes(60)
+    # cara's session started 50 minutes ago, her third view was 10 minutes ago; only the
+    # views of the last 30 minutes are read, so where it started comes from the stored row
+    _store(app, *({"cid": "cara", "datetime": now - _minutes(m)} for m in (50, 25, 10)))
+    # dan was last here 31 minutes ago
+    _store(app, {"cid": "dan", "datetime": now - _minutes(31)})
     for cid in ("cara", "dan"):
-        assert (
-            client.post("/visit", json={"cid": cid, "dl": "https://s.example/"}).status_code == 204
-        )
-    cara = _stored(app, "cara")[-1]
-    assert cara[:2] == (started, 4) and cara[2] == pytest.approx(600, abs=5)
-    dan_start, dan_seq, dan_gap = _stored(app, "dan")[-1]
-    assert (dan_seq, dan_gap) == (1, 0.0) and dan_start > now - _minutes(1)
+        _view(app, client, now, cid)
+    assert _stored(app, "cara")[-1] == (now - _minutes(50), 4, 600.0)
+    assert _stored(app, "dan")[-1] == (now, 1, 0.0)
 
 
-def test_the_tracker_stores_the_hosts_of_page_and_referrer(app, client):
-    hit = {"cid": "x", "dl": "https://Shop.Example:8443/a?b", "dr": "https://user@news.example/x"}
+def test_the_tracker_stores_the_hosts_and_path_of_page_and_referrer(app, client):
+    _add_site(app, "shop.example")
+    hit = {"cid": "x", "dl": "https://Shop.Example:8443/a?b#c", "dr": "https://user@news.example/x"}
     assert client.post("/visit", json=hit).status_code == 204
     with app.app_context():
         visit = db.session.scalars(sa.select(Visit)).one()
     assert (visit.doc_host, visit.referrer_host) == ("shop.example", "news.example")
+    assert visit.doc_path == "/a"
 
 
 @pytest.mark.parametrize(
@@ -149,24 +145,42 @@ def test_url_host(url, host):
     assert url_host(url) == host
 
 
-def test_rows_stored_without_the_tracker_get_their_hosts_on_insert(app):
-    _add(app, {"cid": "x", "datetime": T, "doc_uri": "https://A.example/", "referrer": None})
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("https://x.example/a/b?c=1#d", "/a/b"),
+        ("https://x.example", "/"),
+        ("https://x.example?utm_source=x", "/"),
+        ("https://x.example/%C3%A9t%C3%A9/", "/%C3%A9t%C3%A9/"),
+        ("/only/a/path?q", "/only/a/path"),
+        ("", None),
+        (None, None),
+        ("http://[::1", None),
+    ],
+)
+def test_url_path(url, path):
+    assert url_path(url) == path
+
+
+def test_rows_stored_without_the_tracker_get_hosts_and_path_in_the_pipeline(app):
+    _add_site(app, "a.example")
+    row = {"cid": "x", "datetime": T, "doc_uri": "https://A.example/p?q=1", "referrer": None}
+    assert ingest.store(app, visits=[row]) == (1, 0)
     with app.app_context():
         visit = db.session.scalars(sa.select(Visit)).one()
-    assert (visit.doc_host, visit.referrer_host) == ("a.example", None)
+    assert (visit.doc_host, visit.doc_path, visit.referrer_host) == ("a.example", "/p", None)
 
 
 # ---- stitching afterwards -----------------------------------------------------------------
 
 
-def test_stitch_missing_puts_imported_views_in_their_sessions(app):
-    minutes = [0, 55, 10, 20, 90]  # imported out of order; 0-10-20, 55 and 90 are sessions
-    _add(app, *({"cid": "imp", "datetime": T + _minutes(m)} for m in minutes))
-    _add(app, {"cid": None, "datetime": T}, {"cid": None, "datetime": T + _minutes(1)})
-    with app.app_context():
-        changed = stitch_missing(db.session.connection())
-        db.session.commit()
-    assert changed == 7
+def test_restitch_puts_views_without_session_columns_in_their_sessions(app):
+    minutes = [0, 55, 10, 20, 90]  # 0-10-20, 55 and 90 are sessions
+    _store(app, *({"cid": "imp", "datetime": T + _minutes(m)} for m in minutes))
+    _store(app, {"cid": None, "datetime": T}, {"cid": None, "datetime": T + _minutes(1)})
+    _unstitch(app)
+    assert _stored(app, "imp")[0] == (None, None, None)
+    assert _restitch(app) == 7
     assert _stored(app, "imp") == [
         (T, 1, 0.0),
         (T, 2, 600.0),
@@ -179,56 +193,78 @@ def test_stitch_missing_puts_imported_views_in_their_sessions(app):
             sa.select(Visit.session_seq, Visit.session_gap).where(Visit.cid.is_(None))
         ).all()
     assert sorted(tuple(row) for row in anonymous) == [(1, 0.0), (1, 0.0)], "each alone"
+    assert _restitch(app) == 0, "nothing left to do"
 
 
 def test_a_view_missing_any_session_column_counts_as_unstitched(app):
-    _add(app, {"cid": "half", "datetime": T, "session_seq": 1, "session_start": T})
-    with app.app_context():
-        assert stitch_missing(db.session.connection()) == 1
-        db.session.commit()
+    _store(app, {"cid": "half", "datetime": T})
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.update(Visit).values(session_gap=None))
+    assert _restitch(app) == 1
     assert _stored(app, "half") == [(T, 1, 0.0)]
 
 
 def test_a_late_view_inside_a_stored_session_is_restitched_with_its_neighbours(app):
-    _add(app, *({"cid": "late", "datetime": T + _minutes(m)} for m in (0, 40)))
-    with app.app_context():
-        stitch_missing(db.session.connection())
-        db.session.commit()
-    assert [seq for _, seq, _ in _stored(app, "late")] == [1, 1]
-    _add(app, {"cid": "late", "datetime": T + _minutes(20)})  # bridges the 40-minute gap
-    with app.app_context():
-        assert stitch_missing(db.session.connection()) == 2  # the new view and the one after it
-        db.session.commit()
-        assert stitch_missing(db.session.connection()) == 0, "nothing left to do"
+    _store(app, *({"cid": "late", "datetime": T + _minutes(m)} for m in (0, 40)))
+    assert _stored(app, "late") == [(T, 1, 0.0), (T + _minutes(40), 1, 0.0)]
+    # stored after the 40-minute view (another process, a delayed import): the pipeline
+    # can only continue the newest view's session
+    _store(app, {"cid": "late", "datetime": T + _minutes(20)})
+    assert _stored(app, "late")[1] == (T + _minutes(40), 2, 0.0)
+    assert _restitch(app) == 0, "every view has its columns"
+    assert _restitch(app, everything=True) == 2  # the late view and the one after it
+    assert _restitch(app, everything=True) == 0, "nothing left to do"
     assert _stored(app, "late") == [(T, 1, 0.0), (T, 2, 1200.0), (T, 3, 1200.0)]
 
 
-def test_newest_views_finds_each_visitors_last_view_among_many(app):
+def test_newest_views_finds_each_visitors_last_view_among_many(app, site):
+    other = _add_site(app, "other.example")
     count = sessions.CHUNK + 20  # more visitors than one statement asks about
     rows = []
     for n in range(count):
         for m in (0, n % 7 + 1):
             rows.append({"cid": f"v{n}", "datetime": T + _minutes(m)})
-    with app.app_context():
-        db.session.execute(sa.insert(Visit), rows)
-        stitch_missing(db.session.connection())
-        wanted = [f"v{n}" for n in range(count)] + ["nobody"]
-        found = newest_views(db.session.connection(), wanted, since=T)
-        recent = newest_views(db.session.connection(), wanted, since=T + _minutes(5))
-        db.session.commit()
+    _store(app, *rows)
+    # the same visitors later on another site: not their newest views on this one
+    later = [{"cid": f"v{n}", "datetime": T + _minutes(9)} for n in range(0, count, 2)]
+    _store(app, *({**row, "doc_uri": "https://other.example/"} for row in later))
+    wanted = [f"v{n}" for n in range(count)] + ["nobody"]
+    with app.app_context(), db.engine.connect() as conn:
+        found = newest_views(conn, site.id, wanted, since=T)
+        recent = newest_views(conn, site.id, wanted, since=T + _minutes(5))
+        elsewhere = newest_views(conn, other.id, wanted, since=T)
     assert len(found) == count
     assert found["v3"] == Last(T + _minutes(4), T, 2)
     assert all(found[f"v{n}"].datetime == T + _minutes(n % 7 + 1) for n in range(count))
     # only views since the given time: those that could still continue a session
     assert set(recent) == {f"v{n}" for n in range(count) if n % 7 + 1 >= 5}
+    assert elsewhere == {row["cid"]: Last(T + _minutes(9), T + _minutes(9), 1) for row in later}
 
 
-# ---- databases from before these columns ----------------------------------------------------
+# ---- sessions are per site ------------------------------------------------------------------
+
+
+def test_one_visitor_on_two_sites_has_a_session_on_each(app, client, site):
+    other = _add_site(app, "other.example")
+    _view(app, client, T, "ann")
+    _view(app, client, T + _minutes(1), "ann", "https://other.example/")
+    _view(app, client, T + _minutes(2), "ann")
+    _view(app, client, T + _minutes(3), "ann", "https://www.other.example/b")
+    assert _stored(app, "ann", site.id) == [(T, 1, 0.0), (T, 2, 120.0)]
+    assert _stored(app, "ann", other.id) == [(T + _minutes(1), 1, 0.0), (T + _minutes(1), 2, 120.0)]
+    # restitching the whole history keeps them apart
+    _unstitch(app)
+    assert _restitch(app) == 4
+    assert _stored(app, "ann", site.id) == [(T, 1, 0.0), (T, 2, 120.0)]
+    assert _stored(app, "ann", other.id) == [(T + _minutes(1), 1, 0.0), (T + _minutes(1), 2, 120.0)]
+
+
+# ---- databases written by version 1 ---------------------------------------------------------
 
 
 @pytest.fixture
 def other_database_url(database_url, tmp_path) -> Iterator[str]:
-    """A second, empty database on the same backend, for a test that breaks its schema."""
+    """A second, empty database on the same backend, for a test that builds an old schema."""
     backend = sa.engine.make_url(database_url).get_backend_name()
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.db'}"
@@ -236,69 +272,249 @@ def other_database_url(database_url, tmp_path) -> Iterator[str]:
         yield from _server_database(backend)
 
 
-def test_a_version_1_database_gets_hosts_and_sessions_on_first_use(other_database_url, tmp_path):
-    old = create_app({"SQLALCHEMY_DATABASE_URI": other_database_url})
-    ensure_schema(old)
-    with old.app_context():
-        with db.engine.begin() as conn:
-            for name in NEW_COLUMNS:
-                conn.exec_driver_sql(f"ALTER TABLE visits DROP COLUMN {name}")
-            # version 1's index had no id
-            on_table = " ON visits" if conn.dialect.name == "mysql" else ""
-            conn.exec_driver_sql(f"DROP INDEX ix_visits_cid_datetime{on_table}")
-            conn.exec_driver_sql("CREATE INDEX ix_visits_cid_datetime ON visits (cid, datetime)")
-            conn.execute(sa.update(SchemaVersion).values(version=1))
+#: version 1's column types where the databases differ
+V1_TYPES = {
+    "sqlite": {"id": "INTEGER NOT NULL PRIMARY KEY", "datetime": "DATETIME", "options": ""},
+    "mysql": {
+        "id": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+        "datetime": "DATETIME",
+        "options": " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    },
+    "postgresql": {
+        "id": "BIGSERIAL PRIMARY KEY",
+        "datetime": "TIMESTAMP WITHOUT TIME ZONE",
+        "options": "",
+    },
+}
+#: version 1's visits and events: no site, no page path, no hosts, no session columns
+V1_SCHEMA = [
+    """CREATE TABLE visits (
+        id {id}, ip VARCHAR(45), cid VARCHAR(64), datetime {datetime} NOT NULL,
+        doc_title VARCHAR(512), doc_uri VARCHAR(2048), doc_enc VARCHAR(32),
+        referrer VARCHAR(2048), _referrer VARCHAR(2048), platform VARCHAR(64),
+        browser VARCHAR(64), version VARCHAR(32), device VARCHAR(16), is_bot BOOLEAN NOT NULL,
+        screen_res VARCHAR(16), screen_depth VARCHAR(16), continent VARCHAR(2),
+        country VARCHAR(2), subdivision_1 VARCHAR(128), subdivision_2 VARCHAR(128),
+        city VARCHAR(128), latitude FLOAT, longitude FLOAT, accuracy_radius INTEGER,
+        time_zone VARCHAR(64), lang VARCHAR(35), _lang VARCHAR(255), utm_source VARCHAR(255),
+        utm_medium VARCHAR(255), utm_campaign VARCHAR(255), utm_term VARCHAR(255),
+        utm_content VARCHAR(255)
+    ){options}""",
+    "CREATE INDEX ix_visits_datetime ON visits (datetime)",
+    "CREATE INDEX ix_visits_cid_datetime ON visits (cid, datetime)",
+    """CREATE TABLE events (
+        id {id}, ip VARCHAR(45), cid VARCHAR(64), datetime {datetime} NOT NULL,
+        doc_title VARCHAR(512), doc_uri VARCHAR(2048), name VARCHAR(255) NOT NULL,
+        value VARCHAR(1024), is_bot BOOLEAN NOT NULL
+    ){options}""",
+    "CREATE INDEX ix_events_datetime ON events (datetime)",
+    "CREATE INDEX ix_events_cid ON events (cid)",
+    "CREATE TABLE crumby_schema (version INTEGER NOT NULL PRIMARY KEY){options}",
+    "INSERT INTO crumby_schema (version) VALUES (1)",
+]
+V1_VISIT_COLUMNS = "id, cid, datetime, doc_uri, referrer, doc_title, browser, country, is_bot"
+V1_EVENT_COLUMNS = "id, cid, datetime, doc_uri, name, value, is_bot"
+OLD_INDEXES = {
+    "visits": {"ix_visits_datetime", "ix_visits_cid_datetime"},
+    "events": {"ix_events_datetime", "ix_events_cid"},
+}
+NEW_INDEXES = {
+    "visits": {
+        "ix_visits_site_datetime": ["site_id", "datetime"],
+        "ix_visits_site_cid_datetime": ["site_id", "cid", "datetime", "id"],
+    },
+    "events": {
+        "ix_events_site_datetime": ["site_id", "datetime"],
+        "ix_events_site_cid": ["site_id", "cid"],
+    },
+}
+
+
+def _version_1_database(url: str, visits: list[tuple], events: list[tuple]) -> None:
+    """A database as version 1 left it, built with version 1's SQL, holding these rows.
+
+    ``visits`` are (cid, minutes after T, doc_uri, referrer), ``events`` (cid, minutes,
+    doc_uri, name). The tables version 2 did not change come from today's models.
+    """
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            types = V1_TYPES[conn.dialect.name]
+            for statement in V1_SCHEMA:
+                conn.exec_driver_sql(statement.format(**types))
+            for name in ("users", "api_tokens", "calendar"):
+                db.metadata.tables[name].create(conn)
+            fill_calendar(conn)
             conn.execute(
                 sa.text(
-                    "INSERT INTO visits (cid, datetime, doc_uri, referrer, is_bot) "
-                    "VALUES (:cid, :when, :uri, :ref, :bot)"
+                    "INSERT INTO visits (cid, datetime, doc_uri, referrer, doc_title, browser,"
+                    " country, is_bot) VALUES (:cid, :when, :uri, :ref, 'Title', 'Firefox',"
+                    " 'DE', :bot)"
                 ),
                 [
-                    {
-                        "cid": "old",
-                        "when": T,
-                        "uri": "https://Blog.example/",
-                        "ref": None,
-                        "bot": False,
-                    },
-                    {
-                        "cid": "old",
-                        "when": T + _minutes(3),
-                        "uri": "https://blog.example/b",
-                        "ref": "https://blog.example/",
-                        "bot": False,
-                    },
-                    {
-                        "cid": "old",
-                        "when": T + _minutes(99),
-                        "uri": "https://blog.example/",
-                        "ref": "https://search.example/?q=1",
-                        "bot": False,
-                    },
+                    {"cid": cid, "when": T + _minutes(m), "uri": uri, "ref": ref, "bot": False}
+                    for cid, m, uri, ref in visits
                 ],
             )
-        db.engine.dispose()
+            for cid, m, uri, name in events:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO events (cid, datetime, doc_uri, name, value, is_bot)"
+                        " VALUES (:cid, :when, :uri, :name, 'v', :bot)"
+                    ),
+                    {"cid": cid, "when": T + _minutes(m), "uri": uri, "name": name, "bot": False},
+                )
+    finally:
+        engine.dispose()
 
-    upgraded = create_app({"SQLALCHEMY_DATABASE_URI": other_database_url})
-    ensure_schema(upgraded)
-    with upgraded.app_context():
-        assert db.session.scalar(sa.select(SchemaVersion.version)) == SCHEMA_VERSION == 2
-        rows = db.session.execute(
+
+def _snapshot(url: str) -> tuple[list[tuple], list[tuple]]:
+    """Every version 1 column of every visit and event, by id."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            visits = conn.execute(sa.text(f"SELECT {V1_VISIT_COLUMNS} FROM visits ORDER BY id"))
+            events = conn.execute(sa.text(f"SELECT {V1_EVENT_COLUMNS} FROM events ORDER BY id"))
+            return [tuple(r) for r in visits], [tuple(r) for r in events]
+    finally:
+        engine.dispose()
+
+
+def _upgraded(url: str):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    ensure_schema(app)
+    return app
+
+
+def _indexes(conn, table: str) -> dict[str, list[str]]:
+    return {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes(table)}
+
+
+BLOG = "https://www.Blog.example"  # the same site as https://blog.example
+SHOP = "https://shop.example"
+
+
+def test_a_version_1_database_moves_to_a_site_per_host_on_first_use(other_database_url):
+    visits = [  # (cid, minutes after T, doc_uri, referrer)
+        ("ann", 0, BLOG + "/?utm_source=x", None),
+        ("ann", 3, "https://blog.example/b?x=1#f", "https://www.blog.example/"),
+        (None, 1, SHOP + "/x", None),
+        ("both", 4, "https://blog.example/c", "https://search.example/?q=1"),
+        ("both", 6, SHOP + "/cart?id=7", None),
+        ("ann", 8, SHOP + "/", None),  # within 30 minutes, but on another site
+        ("ann", 99, "https://blog.example/", None),
+    ]
+    events = [  # (cid, minutes after T, doc_uri, name)
+        ("both", 7, SHOP + "/cart", "buy"),
+        ("ann", 2, BLOG + "/", "like"),
+        ("both", 5, None, "no page"),  # goes with its visitor's (first) site
+    ]
+    _version_1_database(other_database_url, visits, events)
+    before = _snapshot(other_database_url)
+
+    app = _upgraded(other_database_url)
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.scalar(sa.select(SchemaVersion.version)) == SCHEMA_VERSION
+        sites = all_sites(conn)
+        site_of = {site.host: site.id for site in sites}
+        stored = conn.execute(
             sa.select(
+                Visit.site_id,
+                Visit.doc_path,
                 Visit.doc_host,
                 Visit.referrer_host,
                 Visit.session_start,
                 Visit.session_seq,
                 Visit.session_gap,
-            ).order_by(Visit.datetime)
+            ).order_by(Visit.id)
         ).all()
-        indexes = {
-            i["name"]: i["column_names"] for i in sa.inspect(db.engine).get_indexes("visits")
-        }
-        db.engine.dispose()
-    assert indexes["ix_visits_cid_datetime"] == ["cid", "datetime", "id"]
-    assert [tuple(row) for row in rows] == [
-        ("blog.example", None, T, 1, 0.0),
-        ("blog.example", "blog.example", T, 2, 180.0),
-        ("blog.example", "search.example", T + _minutes(99), 1, 0.0),
+        event_sites = conn.scalars(sa.text("SELECT site_id FROM events ORDER BY id")).all()
+        indexes = {table: _indexes(conn, table) for table in ("visits", "events")}
+    # a site per host, www. folded: UTC and private (contract section 5)
+    assert [(s.host, s.timezone, s.public) for s in sites] == [
+        ("blog.example", "UTC", False),
+        ("shop.example", "UTC", False),
     ]
+    blog, shop = site_of["blog.example"], site_of["shop.example"]
+    # nothing lost or changed, and every row on its site, with its path; sessions per site
+    assert _snapshot(other_database_url) == before
+    assert [tuple(row) for row in stored] == [
+        (blog, "/", "www.blog.example", None, T, 1, 0.0),
+        (blog, "/b", "blog.example", "www.blog.example", T, 2, 180.0),
+        (shop, "/x", "shop.example", None, T + _minutes(1), 1, 0.0),
+        (blog, "/c", "blog.example", "search.example", T + _minutes(4), 1, 0.0),
+        (shop, "/cart", "shop.example", None, T + _minutes(6), 1, 0.0),
+        (shop, "/", "shop.example", None, T + _minutes(8), 1, 0.0),
+        (blog, "/", "blog.example", None, T + _minutes(99), 1, 0.0),
+    ]
+    assert event_sites == [shop, blog, blog]
+    # reports' indexes lead with the site; version 1's are gone
+    for table, wanted in NEW_INDEXES.items():
+        assert {name: indexes[table].get(name) for name in wanted} == wanted
+        assert not OLD_INDEXES[table] & set(indexes[table]), table
+
+    # the upgraded database takes new views, which continue the stored sessions
+    ingest.store(
+        app, visits=[{"cid": "ann", "datetime": T + _minutes(100), "doc_uri": BLOG + "/d"}]
+    )
+    assert _stored(app, "ann", blog)[-1] == (T + _minutes(99), 2, 60.0)
+    # and a second start (another worker, a restart) finds nothing left to do
+    again = _upgraded(other_database_url)
+    with again.app_context(), db.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Site)) == 2
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Visit)) == len(visits) + 1
+    for each in (app, again):
+        with each.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("hosts", "fallback"),
+    [
+        (["blog.example"], "blog.example"),
+        (["blog.example", "shop.example"], "unattributed.invalid"),
+    ],
+)
+def test_version_1_rows_without_a_host_are_kept(other_database_url, hosts, fallback):
+    """A page without a host, an event without a page of a visitor never seen: nothing is lost.
+
+    They go to the only site, or to ``unattributed.invalid`` when there are several.
+    """
+    visits = [("v", n, f"https://{host}/", None) for n, host in enumerate(hosts)]
+    visits.append(("local", 10, "file:///C:/Users/me/page.html", None))
+    events = [("ghost", 11, None, "no page, no visits"), ("local", 12, "about:blank", "x")]
+    _version_1_database(other_database_url, visits, events)
+    before = _snapshot(other_database_url)
+
+    app = _upgraded(other_database_url)
+    with app.app_context(), db.engine.connect() as conn:
+        site_of = {site.host: site for site in all_sites(conn)}
+        visit_sites = conn.scalars(sa.select(Visit.site_id).order_by(Visit.id)).all()
+        paths = conn.scalars(sa.select(Visit.doc_path).order_by(Visit.id)).all()
+        event_sites = conn.scalars(sa.text("SELECT site_id FROM events ORDER BY id")).all()
+    with app.app_context():
+        db.engine.dispose()
+    assert set(site_of) == {*hosts, fallback}
+    assert (site_of[fallback].timezone, site_of[fallback].public) == ("UTC", False)
+    assert visit_sites == [site_of[host].id for host in hosts] + [site_of[fallback].id]
+    assert paths == ["/"] * len(hosts) + ["/C:/Users/me/page.html"]
+    assert event_sites == [site_of[fallback].id] * 2
+    assert _snapshot(other_database_url) == before
+
+
+def test_version_1_hosts_that_are_not_plain_names_become_sites_one_can_name(
+    other_database_url,
+):
+    """Pages served from a Docker service name or an IPv6 address: their sites can be found."""
+    visits = [("a", 0, "http://my_app.internal:8000/x", None), ("b", 1, "http://[::1]:5000/", None)]
+    _version_1_database(other_database_url, visits, [])
+    app = _upgraded(other_database_url)
+    with app.app_context(), db.engine.connect() as conn:
+        sites = {site.host: site for site in all_sites(conn)}
+        found = [find_site(conn, text) for text in ("my_app.internal", "MY_APP.internal", "::1")]
+        visit_sites = conn.scalars(sa.select(Visit.site_id).order_by(Visit.id)).all()
+    with app.app_context():
+        db.engine.dispose()
+    assert set(sites) == {"my_app.internal", "::1"}
+    assert found == [sites["my_app.internal"], sites["my_app.internal"], sites["::1"]]
+    assert visit_sites == [sites["my_app.internal"].id, sites["::1"].id]

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from crumby import create_app
 from crumby.extensions import db
 from crumby.models import Event, Visit
+from crumby.sites import add_site
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -30,6 +31,13 @@ VISIT = {
     "sr": "1920x1080",
 }
 STATIC_CMB = Path(__file__).parents[1] / "crumby" / "static" / "cmb.js"
+
+
+@pytest.fixture(autouse=True)
+def site(app):
+    """Hits are stored only for registered sites (contract section 8): register the pages' host."""
+    with app.app_context(), db.engine.begin() as conn:
+        return add_site(conn, "shop.example")
 
 
 def visits(app) -> list[Visit]:
@@ -137,6 +145,7 @@ def test_visit_from_a_json_body(app, client):
 
 
 def test_server_adds_time_headers_and_user_agent_facts(app, client):
+    app.config["ANONYMIZE_IP"] = False  # the full address (the default cuts it, see below)
     client.post(
         "/visit",
         json=VISIT,
@@ -159,7 +168,16 @@ def test_server_adds_time_headers_and_user_agent_facts(app, client):
     assert visit.datetime is not None
 
 
+def test_the_address_is_stored_cut_to_its_network_by_default(app, client):
+    assert app.config["ANONYMIZE_IP"] is True
+    assert client.post("/visit", json=VISIT).status_code == 204
+    assert client.post("/event", json={"en": "x", "dl": PAGE}).status_code == 204
+    [visit], [event] = visits(app), events(app)
+    assert (visit.ip, event.ip) == ("127.0.0.0", "127.0.0.0")
+
+
 def test_event_in_every_encoding(app, client):
+    app.config["ANONYMIZE_IP"] = False
     fields = {"cid": "visitor-1", "en": "signup", "ev": "gold", "dl": PAGE, "dt": "Tea"}
     assert client.get("/event?" + urlencode(fields)).status_code == 200
     assert client.post("/event", data=fields).status_code == 204
@@ -181,7 +199,7 @@ def test_event_in_every_encoding(app, client):
 
 
 def test_json_numbers_are_kept_as_text(app, client):
-    assert client.post("/event", json={"en": "score", "ev": 42}).status_code == 204
+    assert client.post("/event", json={"en": "score", "ev": 42, "dl": PAGE}).status_code == 204
     assert events(app)[0].value == "42"
 
 
@@ -308,7 +326,8 @@ def test_over_long_fields_are_truncated_to_their_columns(app, client):
     limit = {"HIT_MAX_BYTES": 100_000}
     app.config.update(limit)
     assert client.post("/visit", json=fields, headers=headers).status_code == 204
-    assert client.post("/event", json={"en": "n" * 900, "ev": "v" * 3000}).status_code == 204
+    event = {"en": "n" * 900, "ev": "v" * 3000, "site": "shop.example"}
+    assert client.post("/event", json=event).status_code == 204
     [visit] = visits(app)
     assert visit.doc_uri == long_url[:2048]
     assert visit.doc_title == "t" * 512
@@ -391,7 +410,12 @@ def test_hits_need_no_csrf_token_while_forms_do(app, client):
     app.config["WTF_CSRF_ENABLED"] = True
     assert client.post("/visit", data={"dl": PAGE}).status_code == 204
     assert (
-        client.post("/event", data=urlencode({"en": "x"}), content_type="text/plain").status_code
+        client.post(
+            "/event",
+            data=urlencode({"en": "x"}),
+            content_type="text/plain",
+            headers={"Referer": PAGE},
+        ).status_code
         == 204
     )
     assert count(app, Visit) == 1 and count(app, Event) == 1

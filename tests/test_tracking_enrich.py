@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from crumby import clock
 from crumby.extensions import db
 from crumby.models import Event, Visit
+from crumby.sites import add_site
 from crumby.tracking.enrich import (
     UA_MAX_LENGTH,
     anonymize_ip,
@@ -40,6 +42,13 @@ HEADLESS = (
 PAGE = "https://blog.example/post"
 
 
+@pytest.fixture(autouse=True)
+def site(app):
+    """Hits are stored only for registered sites (contract section 8): register the pages' host."""
+    with app.app_context(), db.engine.begin() as conn:
+        return add_site(conn, "blog.example")
+
+
 # --- client address ----------------------------------------------------------------
 
 
@@ -63,6 +72,7 @@ def test_client_ip_trusts_only_proxy_count_hops_from_the_right(remote, header, h
 
 
 def test_forwarded_for_is_used_end_to_end_only_with_proxy_count(app, client):
+    app.config["ANONYMIZE_IP"] = False  # the full addresses, to tell them apart
     headers = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
     client.post("/visit", json={"dl": PAGE}, headers=headers)
     app.config["PROXY_COUNT"] = 1
@@ -119,7 +129,7 @@ def test_user_agent_is_capped_before_parsing():
 def test_bot_visits_and_events_are_stored_flagged(app, client):
     client.post("/visit", json={"dl": PAGE}, headers={"User-Agent": GOOGLEBOT})
     client.post("/visit", json={"dl": PAGE}, headers={"User-Agent": CHROME})
-    client.post("/event", json={"en": "click"}, headers={"User-Agent": "curl/8.4.0"})
+    client.post("/event", json={"en": "click", "dl": PAGE}, headers={"User-Agent": "curl/8.4.0"})
     with app.app_context():
         flags = db.session.scalars(select(Visit.is_bot).order_by(Visit.id)).all()
         event_flags = db.session.scalars(select(Event.is_bot)).all()
@@ -173,6 +183,20 @@ def test_anonymize_ip_keeps_only_the_network(ip, anonymized):
     assert anonymize_ip(ip) == anonymized
 
 
+def test_addresses_are_cut_to_their_network_by_default(app, client):
+    assert app.config["ANONYMIZE_IP"] is True  # contract sections 2 and 11
+    app.config["PROXY_COUNT"] = 1
+    for address in ("203.0.113.77", "2001:db8:abcd:1234:5678::1"):
+        headers = {"X-Forwarded-For": address}
+        assert client.post("/visit", json={"dl": PAGE}, headers=headers).status_code == 204
+        event = {"en": "x", "dl": PAGE}
+        assert client.post("/event", json=event, headers=headers).status_code == 204
+    with app.app_context():
+        visit_ips = db.session.scalars(select(Visit.ip).order_by(Visit.id)).all()
+        event_ips = db.session.scalars(select(Event.ip).order_by(Event.id)).all()
+    assert visit_ips == event_ips == ["203.0.113.0", "2001:db8:abcd::"]
+
+
 def test_ip_anonymisation_happens_after_geolocation(app, client, tmp_path):
     from tests.mmdb_factory import write_city_database
 
@@ -180,7 +204,7 @@ def test_ip_anonymisation_happens_after_geolocation(app, client, tmp_path):
     app.config["ANONYMIZE_IP"] = True
     app.config["PROXY_COUNT"] = 1
     client.post("/visit", json={"dl": PAGE}, headers={"X-Forwarded-For": "81.2.69.160"})
-    client.post("/event", json={"en": "x"}, headers={"X-Forwarded-For": "81.2.69.160"})
+    client.post("/event", json={"en": "x", "dl": PAGE}, headers={"X-Forwarded-For": "81.2.69.160"})
     with app.app_context():
         visit = db.session.scalars(select(Visit)).one()
         event = db.session.scalars(select(Event)).one()
@@ -202,11 +226,14 @@ def test_anonymous_id_is_stable_for_a_day_and_changes_the_next():
 
 
 def test_hits_without_cid_share_a_daily_anonymous_id(app, client):
+    clock.pin(app, dt.datetime(2026, 11, 23, 23, 59, 58))  # the id is per UTC day
     headers = {"User-Agent": CHROME}
     client.post("/visit", json={"dl": PAGE}, headers=headers)
-    client.post("/event", json={"en": "play"}, headers=headers)
+    client.post("/event", json={"en": "play", "dl": PAGE}, headers=headers)
     client.post("/visit", json={"dl": PAGE}, headers={"User-Agent": IPHONE})
     client.post("/visit", json={"dl": PAGE, "cid": "from-cookie"}, headers=headers)
+    clock.pin(app, dt.datetime(2026, 11, 24, 0, 0, 1))  # the same browser, the next day
+    client.post("/visit", json={"dl": PAGE}, headers=headers)
     with app.app_context():
         cids = db.session.scalars(select(Visit.cid).order_by(Visit.id)).all()
         event_cid = db.session.scalars(select(Event.cid)).one()
@@ -214,3 +241,4 @@ def test_hits_without_cid_share_a_daily_anonymous_id(app, client):
     assert event_cid == cids[0]
     assert cids[1].startswith("anon-") and cids[1] != cids[0]
     assert cids[2] == "from-cookie"
+    assert cids[3].startswith("anon-") and cids[3] != cids[0]

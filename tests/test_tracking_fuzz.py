@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-FIELDS = ["cid", "dl", "dt", "de", "dr", "ul", "sd", "sr", "en", "ev", "utm_source", "x"]
+from crumby.extensions import db
+from crumby.sites import add_site
+
+FIELDS = ["cid", "dl", "dt", "de", "dr", "ul", "sd", "sr", "en", "ev", "site", "utm_source", "x"]
 ANY_TEXT = st.text(max_size=300)
 URLISH = st.one_of(
     ANY_TEXT,
@@ -28,6 +32,13 @@ ALLOWED = {200, 204, 400, 413}
 HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255))
 
 
+@pytest.fixture(autouse=True)
+def site(app):
+    """The fuzzed pages' host is a registered site, so that fuzzed hits reach the insert."""
+    with app.app_context(), db.engine.begin() as conn:
+        return add_site(conn, "site.example")
+
+
 @FUZZ
 @given(
     path=st.sampled_from(["/visit", "/event"]),
@@ -35,12 +46,13 @@ HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255
     encoding=st.sampled_from(["json", "text-json", "form", "text-form", "query"]),
     user_agent=HEADER_TEXT,
     forwarded=HEADER_TEXT,
+    referer=st.one_of(HEADER_TEXT, st.builds(lambda p: "https://site.example/" + p, HEADER_TEXT)),
 )
 def test_structured_hits_never_get_a_500(
-    app, client, path, params, encoding, user_agent, forwarded
+    app, client, path, params, encoding, user_agent, forwarded, referer
 ):
     app.config["PROXY_COUNT"] = 1
-    headers = {"User-Agent": user_agent, "X-Forwarded-For": forwarded}
+    headers = {"User-Agent": user_agent, "X-Forwarded-For": forwarded, "Referer": referer}
     flat = {k: "" if v is None else str(v) for k, v in params.items()}
     if encoding == "json":
         response = client.post(

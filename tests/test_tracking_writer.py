@@ -5,14 +5,23 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import func, select
 
 from crumby.extensions import db
 from crumby.ingest import writer as writer_module
 from crumby.ingest.writer import StoreError, writer_for
 from crumby.models import Event, Visit
+from crumby.sites import add_site
 
 PAGE = "https://blog.example/"
+
+
+@pytest.fixture(autouse=True)
+def site(app):
+    """Hits are stored only for registered sites (contract section 8): register the pages' host."""
+    with app.app_context(), db.engine.begin() as conn:
+        return add_site(conn, "blog.example")
 
 
 def test_concurrent_hits_are_all_stored_in_shared_batches(app, monkeypatch):
@@ -28,7 +37,7 @@ def test_concurrent_hits_are_all_stored_in_shared_batches(app, monkeypatch):
     def hit(n: int) -> int:
         client = app.test_client()
         if n % 5 == 0:
-            return client.post("/event", json={"en": f"e{n}"}).status_code
+            return client.post("/event", json={"en": f"e{n}", "dl": PAGE}).status_code
         return client.post("/visit", json={"dl": f"{PAGE}{n}", "cid": f"c{n}"}).status_code
 
     with ThreadPoolExecutor(max_workers=16) as pool:

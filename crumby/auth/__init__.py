@@ -69,16 +69,36 @@ def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id))
 
 
-def bearer_user() -> User | None:
-    """The owner of the request's ``Authorization: Bearer`` token, looked up once per request."""
-    cached = g.get("crumby_bearer_user", _NO_BEARER)
-    if cached is not _NO_BEARER:
-        return cached  # type: ignore[return-value]
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header, if it has one."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    user = accounts.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-    g.crumby_bearer_user = user
-    return user
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def bearer_grant() -> accounts.Grant | None:
+    """What the request's valid bearer token allows (None without one), looked up once."""
+    cached = g.get("crumby_bearer_grant", _NO_BEARER)
+    if cached is not _NO_BEARER:
+        return cached  # type: ignore[return-value]
+    token = bearer_token()
+    grant = accounts.grant_for_token(token) if token else None
+    g.crumby_bearer_grant = grant
+    return grant
+
+
+def bearer_user() -> User | None:
+    """The owner of the request's bearer token, if that token has no limits.
+
+    A token limited to a site or to ingesting is not a login: it never opens
+    pages or private reports by itself (see ``bearer_grant``).
+    """
+    grant = bearer_grant()
+    if grant is None or not grant.unrestricted:
+        return None
+    return db.session.get(User, grant.user_id)
 
 
 @login_manager.request_loader

@@ -25,9 +25,15 @@ def demo_page(page: str) -> str:
     """One page of the sample site; 404 unless Crumby runs in demo mode."""
     if not current_app.config.get("DEMO") or page not in PAGES:
         abort(404)
+    title, text = PAGES[page]
     from crumby.demo import SITE_HOST
 
-    title, text = PAGES[page]
     return render_template(
-        "dashboard/demo.html", page=page, title=title, text=text, pages=PAGES, site_host=SITE_HOST
+        "dashboard/demo.html",
+        page=page,
+        title=title,
+        text=text,
+        pages=PAGES,
+        # the page is served from Crumby's own host: data-site files its hits under the demo site
+        demo_site=SITE_HOST,
     )

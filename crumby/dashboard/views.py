@@ -12,7 +12,7 @@ from werkzeug.routing import BuildError
 from crumby import __version__, clock, reporting
 from crumby.dashboard import bp
 from crumby.extensions import db, login_manager
-from crumby.sites import SiteInfo, all_sites, find_site, localtime
+from crumby.sites import SiteInfo, all_sites, find_site
 
 SCOPES = ("public", "private")
 
@@ -116,25 +116,46 @@ def snippet(site: SiteInfo | None) -> str:
 
 
 def site_list(connection, sites: list[SiteInfo]) -> list[dict]:
-    """Each site the user may see with its visitors over the last 30 local days."""
-    from sqlalchemy import func, select
+    """Each site the user may see with its visitors over its last 30 local days and a sparkline.
 
-    from crumby.models import Visit
-
+    The figures come from the built-in ``summary`` and ``visits`` reports, so
+    they mean exactly what the site's dashboard shows.
+    """
+    summary = reporting.get_query("public", HEADLINE_QUERY)
+    daily = reporting.get_query("public", "visits")
     now = clock.now()
     rows = []
     for site in sites:
         if not site.public and not current_user.is_authenticated:
             continue
-        last = reporting.today(site.timezone, now) - dt.timedelta(days=29)
-        start = localtime.local_midnight_utc(site.timezone, last)
-        visitors = connection.scalar(
-            select(func.count(func.distinct(Visit.cid))).where(
-                Visit.site_id == site.id, Visit.datetime >= start, Visit.is_bot.is_(False)
-            )
-        )
-        rows.append({"site": site, "visitors": visitors or 0})
+        t1 = reporting.today(site.timezone, now)
+        t0 = t1 - dt.timedelta(days=29)
+        row = {"site": site, "visitors": None, "spark": None}
+        try:
+            if summary is not None:
+                result = reporting.run_query(summary, site, t0, t1)
+                if result.data and "visitors" in result.columns:
+                    row["visitors"] = result.data[0][result.columns.index("visitors")]
+            if daily is not None:
+                result = reporting.run_query(daily, site, t0, t1)
+                if "users" in result.columns:
+                    column = result.columns.index("users")
+                    row["spark"] = sparkline([r[column] or 0 for r in result.data])
+        except reporting.QueryError as exc:
+            current_app.logger.warning("site list: %s", exc)
+        rows.append(row)
     return rows
+
+
+def sparkline(values: list[float], width: int = 120, height: int = 24) -> str:
+    """SVG polyline points for a small trend line (no script, no style: the CSP holds)."""
+    if not values:
+        return ""
+    top = max(values) or 1
+    step = width / max(len(values) - 1, 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values)
+    )
 
 
 def _has_data(site: SiteInfo) -> bool:

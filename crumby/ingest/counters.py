@@ -11,8 +11,10 @@ from collections import Counter
 
 from flask import Flask
 
-#: the reasons a well-formed row is not stored (or, for ``bot``, not counted by reports)
-REASONS = ("unknown_site", "bot", "dnt")
+#: the reasons a well-formed row is not stored (or, for ``bot``, not counted by reports);
+#: ``malformed`` and ``unsupported`` are Measurement Protocol hits that are answered 200
+#: as the protocol wants, but are not stored (``crumby.tracking.collect``)
+REASONS = ("unknown_site", "bot", "dnt", "malformed", "unsupported")
 
 
 class Counters:

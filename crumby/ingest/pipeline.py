@@ -5,12 +5,15 @@ demo``, the benchmarks, the tests' seeding, and later log imports and app
 events) hands rows to ``Pipeline.run`` inside the transaction that stores
 them. Each step has one job, in this order:
 
-1. ``derive``: what follows from the row itself (page host and path, the
+1. ``drop_dnt``: with RESPECT_DNT, rows of hits that asked not to be tracked
+   (``DNT: 1`` or ``Sec-GPC: 1``) go, under the reason ``dnt``;
+2. ``derive``: what follows from the row itself (page host and path, the
    referrer's host);
-2. ``resolve_sites``: the registered site of each row (contract section 8),
+3. ``resolve_sites``: the registered site of each row (contract section 8),
    dropping rows of no site under the reason ``unknown_site``;
-3. ``stitch``: each visit's place in its visitor's session on its site;
-4. ``insert``: one ``executemany`` per table.
+4. ``count_bots``: bots are stored flagged and counted under ``bot``;
+5. ``stitch``: each visit's place in its visitor's session on its site;
+6. ``insert``: one ``executemany`` per table.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -36,9 +39,12 @@ from crumby.sites import Directory
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
-#: keys a row may carry that are not columns: the ``site`` hit parameter, and for
-#: events the page that sent them (the Referer header) when ``dl`` is missing
-HINTS = ("site_hint", "page_hint")
+#: keys a row may carry that are not columns: the ``site`` hit parameter, for events
+#: the page that sent them (the Referer header) when ``dl`` is missing, whether the
+#: hit asked not to be tracked (``DNT: 1`` or ``Sec-GPC: 1``), and ``site_only``
+#: (true: only ``site_hint`` names the site, as a Measurement Protocol ``tid`` does;
+#: a hint that is no registered site drops the row)
+HINTS = ("site_hint", "page_hint", "dnt_hint", "site_only")
 #: rows per transaction for bulk writers (``store``)
 CHUNK = 1000
 
@@ -65,6 +71,20 @@ class Batch:
 Step = Callable[["Pipeline", Batch], None]
 
 
+def drop_dnt(pipeline: Pipeline, batch: Batch) -> None:
+    """Under RESPECT_DNT, rows whose hit sent Do Not Track or Global Privacy Control go."""
+    if not pipeline.respect_dnt:
+        return
+    for name in ("visits", "events"):
+        kept = []
+        for row in getattr(batch, name):
+            if batch.hints.get(id(row), {}).get("dnt_hint"):
+                batch.dropped["dnt"] += 1
+            else:
+                kept.append(row)
+        setattr(batch, name, kept)
+
+
 def derive(pipeline: Pipeline, batch: Batch) -> None:
     """Page host and path and referrer host of each visit, unless given."""
     for row in batch.visits:
@@ -78,17 +98,22 @@ def derive(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
-    """The site of each row: its ``site`` hint if registered, else its page's host."""
+    """The site of each row: its ``site`` hint if registered, else its page's host.
+
+    With the ``site_only`` hint, the ``site`` hint alone.
+    """
     for name in ("visits", "events"):
         kept = []
         for row in getattr(batch, name):
             if row.get("site_id") is None:
                 hints = batch.hints.get(id(row), {})
-                hosts = (
+                hosts: tuple[str | None, ...] = (
                     hints.get("site_hint"),
                     row.get("doc_host") or url_host(row.get("doc_uri")),
                     url_host(hints.get("page_hint")),
                 )
+                if hints.get("site_only"):
+                    hosts = hosts[:1]
                 site = pipeline.directory.resolve(batch.connection, hosts)
                 if site is None:
                     batch.dropped["unknown_site"] += 1
@@ -115,21 +140,32 @@ def insert(pipeline: Pipeline, batch: Batch) -> None:
     """One executemany per table."""
     for table, rows in ((VISITS, batch.visits), (EVENTS, batch.events)):
         if rows:
-            batch.connection.execute(table.insert(), _without_empty_columns(rows))
+            batch.connection.execute(table.insert(), _without_empty_columns(table, rows))
             batch.stored[table.name] += len(rows)
 
 
-STEPS: tuple[Step, ...] = (derive, resolve_sites, count_bots, stitch, insert)
+STEPS: tuple[Step, ...] = (drop_dnt, derive, resolve_sites, count_bots, stitch, insert)
 
 
 class Pipeline:
-    """An app's pipeline: the steps, the site directory and the counters they share."""
+    """An app's pipeline: the steps, the site directory and the counters they share.
 
-    def __init__(self, engine: Engine, counters: Counters, steps: Sequence[Step] = STEPS) -> None:
+    ``respect_dnt`` is the app's RESPECT_DNT, read once when the pipeline is made.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        counters: Counters,
+        steps: Sequence[Step] = STEPS,
+        *,
+        respect_dnt: bool = False,
+    ) -> None:
         self.engine = engine
         self.counters = counters
         self.steps = tuple(steps)
         self.directory = Directory(engine)
+        self.respect_dnt = respect_dnt
 
     def run(self, connection: Connection, rows: Iterable[tuple[Table, dict[str, Any]]]) -> Batch:
         """Run every step over copies of ``rows`` in the caller's transaction."""
@@ -169,12 +205,32 @@ class Pipeline:
             stored.update(batch.stored)
         return stored["visits"], stored["events"]
 
+    def store_all(
+        self,
+        visits: Iterable[dict[str, Any]] = (),
+        events: Iterable[dict[str, Any]] = (),
+    ) -> tuple[int, int]:
+        """Store every row in one transaction, or none of them; returns rows stored.
+
+        For writers that promise all-or-nothing (``POST /api/events``): any
+        failure rolls the whole transaction back and propagates, and nothing
+        is counted. Rows are sorted by time first, as in ``store``.
+        """
+        items = [(VISITS, row) for row in visits] + [(EVENTS, row) for row in events]
+        items.sort(key=lambda item: item[1]["datetime"])
+        with self.engine.begin() as connection:
+            batch = self.run(connection, items)
+        self.counted(batch)
+        return batch.stored["visits"], batch.stored["events"]
+
 
 def pipeline_for(app: Flask, engine: Engine) -> Pipeline:
-    """The app's pipeline for an engine, created on first use."""
+    """The app's pipeline for an engine, created on first use with the app's settings."""
     pipeline = app.extensions.get("crumby.pipeline")
     if pipeline is None or pipeline.engine is not engine:
-        pipeline = app.extensions["crumby.pipeline"] = Pipeline(engine, counters_for(app))
+        pipeline = app.extensions["crumby.pipeline"] = Pipeline(
+            engine, counters_for(app), respect_dnt=bool(app.config.get("RESPECT_DNT"))
+        )
     return pipeline
 
 
@@ -184,16 +240,29 @@ def store(
     events: Iterable[dict[str, Any]] = (),
 ) -> tuple[int, int]:
     """Store rows through the app's pipeline (inside an app context); returns rows stored."""
+    return _app_pipeline(app).store(visits, events)
+
+
+def store_all(
+    app: Flask,
+    visits: Iterable[dict[str, Any]] = (),
+    events: Iterable[dict[str, Any]] = (),
+) -> tuple[int, int]:
+    """Store rows through the app's pipeline in one transaction, all or none (``store_all``)."""
+    return _app_pipeline(app).store_all(visits, events)
+
+
+def _app_pipeline(app: Flask) -> Pipeline:
     from crumby.database import ensure_schema
     from crumby.extensions import db
 
     ensure_schema(app)
     with app.app_context():
         engine = db.engine
-    return pipeline_for(app, engine).store(visits, events)
+    return pipeline_for(app, engine)
 
 
-def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _without_empty_columns(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Leave out the columns empty in every row, rather than have the driver quote NULLs.
 
     Most of a visit's 40 columns are empty (no geo, no campaign).
@@ -201,4 +270,15 @@ def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keys = {key for row in rows for key, value in row.items() if value is not None}
     if all(row.keys() == keys for row in rows):
         return rows
-    return [{key: row.get(key) for key in keys} for row in rows]
+    # a key some rows lack takes the column's own default, as a single insert would
+    defaults = _defaults(table)
+    return [{key: row.get(key, defaults.get(key)) for key in keys} for row in rows]
+
+
+def _defaults(table: Table) -> dict[str, Any]:
+    """The plain (non-callable) Python-side defaults of a table's columns."""
+    return {
+        column.name: column.default.arg
+        for column in table.columns
+        if column.default is not None and column.default.is_scalar
+    }

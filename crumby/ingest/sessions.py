@@ -17,8 +17,9 @@ The ingest pipeline stitches each batch against the newest stored view of
 each visitor on its site (``stitch_batch``); every writer goes through it, so
 rows arrive stitched. ``restitch`` recomputes the whole history of visitors
 whose rows lack the columns (a database upgraded from version 1) or whose
-views were stored out of order. Views without a visitor id are sessions of
-their own.
+views were stored out of order; ``restitch_visitors`` does the same for
+given visitors, after some of their views were deleted. Views without a
+visitor id are sessions of their own.
 
 Two server processes storing views of the same visitor in the same few
 milliseconds can both see the same previous view; SQLite's writers take
@@ -174,6 +175,22 @@ def restitch(connection: Connection, everything: bool = False) -> int:
     if not everything:
         wanted = wanted.where(_unstitched())
     pairs = connection.execute(wanted.distinct()).all()
+    return changed + restitch_visitors(connection, pairs)
+
+
+def restitch_visitors(connection: Connection, pairs: Iterable[tuple[int, str | None]]) -> int:
+    """Re-stitch the whole history of each (site_id, cid) visitor given; returns rows changed.
+
+    For deletions (``crumby prune``, ``crumby forget``): once some of a
+    visitor's views are gone, the ones left are put back in order (the first
+    one left of a session becomes its entry), without touching anyone else.
+    Views without a visitor id are sessions of their own and need nothing.
+    """
+    by_site: dict[int, set[str]] = {}
+    for site_id, cid in pairs:
+        if cid is not None:
+            by_site.setdefault(site_id, set()).add(cid)
+    visits = Visit.__table__
     statement = (
         update(visits)
         .where(visits.c.id == bindparam("_id"))
@@ -183,10 +200,9 @@ def restitch(connection: Connection, everything: bool = False) -> int:
             session_gap=bindparam("_gap"),
         )
     )
-    by_site: dict[int, list[str]] = {}
-    for site_id, cid in pairs:
-        by_site.setdefault(site_id, []).append(cid)
-    for site_id, cids in by_site.items():
+    changed = 0
+    for site_id, cid_set in sorted(by_site.items()):
+        cids = sorted(cid_set)
         for begin in range(0, len(cids), CHUNK):
             updates = list(_restitch(connection, site_id, cids[begin : begin + CHUNK]))
             if updates:

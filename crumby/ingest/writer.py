@@ -26,6 +26,7 @@ import contextlib
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,7 +98,17 @@ class Writer:
 
     def store(self, table: Table, row: dict[str, Any]) -> None:
         """Queue one row and return once it is committed; StoreError if it was not."""
-        item = Pending(table, row)
+        self.store_many([(table, row)])
+
+    def store_many(self, rows: list[tuple[Table, dict[str, Any]]]) -> None:
+        """Queue rows together and return once all are committed; StoreError if one was not.
+
+        The rows usually share one transaction, but may be split between two
+        batches: this is not all-or-nothing (``Pipeline.store_all`` is).
+        """
+        items = [Pending(table, row) for table, row in rows]
+        if not items:
+            return
         # Queueing and the liveness check happen under the lock the idle writer takes
         # to exit, so a row can never land in a queue whose writer just left.
         with self.lock:
@@ -107,16 +118,20 @@ class Writer:
                 self.thread = None
                 self.lock_file = None  # the parent's open file would share its lock
                 self.connection = None  # nor may a child use the parent's socket
-            self.queue.put(item)
+            for item in items:
+                self.queue.put(item)
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(
                     target=self._run, name="crumby-hit-writer", daemon=True
                 )
                 self.thread.start()
-        if not item.wait(WAIT_SECONDS):
-            raise StoreError("timed out waiting for the database")
-        if item.error is not None:
-            raise StoreError(item.error)
+        deadline = time.monotonic() + WAIT_SECONDS
+        for item in items:
+            if not item.wait(max(0.0, deadline - time.monotonic())):
+                raise StoreError("timed out waiting for the database")
+        for item in items:
+            if item.error is not None:
+                raise StoreError(item.error)
 
     def _run(self) -> None:
         while True:

@@ -8,26 +8,33 @@ from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from crumby import clock
+from crumby.auth import bearer_grant
 from crumby.errors import json_error
 from crumby.reporting import bp
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, Query, get_query, list_queries
 from crumby.reporting.ranges import RangeError, parse_range, today
 from crumby.reporting.reports import QueryError, listed_chart, run_query
-from crumby.reporting.sitechoice import SiteChoiceError, choose_site, may_see
+from crumby.reporting.sitechoice import SiteChoiceError, choose_site, may_see, token_refusal
 
 FORMATS = ("json", "csv")
 
 
 def _unauthorized() -> Response:
-    response = json_error(401, "log in or send 'Authorization: Bearer <token>'")
+    response = json_error(
+        401, "authentication required: log in or send 'Authorization: Bearer <token>'"
+    )
     response.headers["WWW-Authenticate"] = 'Bearer realm="crumby"'
     return response
 
 
 def _denied(scope: str) -> Response | None:
-    """401 JSON for a private request without a session or a valid bearer token."""
-    if scope == "private" and not current_user.is_authenticated:
+    """403 JSON for a token that may not read reports; 401 JSON for a private request
+    without a session or a valid bearer token."""
+    refusal = token_refusal()
+    if refusal:
+        return json_error(403, refusal)
+    if scope == "private" and not (current_user.is_authenticated or bearer_grant()):
         return _unauthorized()
     return None
 
@@ -74,10 +81,14 @@ def result(scope: str, name: str) -> Response:
     denied = _denied(scope)
     if denied:
         return denied
+    grant = bearer_grant()
     try:
-        site = choose_site(request.args)
+        site = choose_site(request.args, grant.site_id if grant else None)
     except SiteChoiceError as exc:
         return json_error(exc.status, str(exc))
+    refusal = token_refusal(site)
+    if refusal:
+        return json_error(403, refusal)
     if not may_see(site, scope):
         return _unauthorized()
     # a private site's public reports are private answers: no shared cache may keep them

@@ -27,7 +27,7 @@ HELP = {
     "hour": "hour(expr): the start of its local hour, as text 2026-11-23T09:00:00+01:00",
     "week": "week(expr): the Monday starting its local week, as a date",
     "month": "month(expr): the first day of its local month, as a date",
-    "local": "local(expr): the site's local wall-clock time of a stored (UTC) datetime",
+    "local": "local(expr): its local wall-clock time, as text 2026-11-23T09:15:00+01:00",
     "date_part": "date_part(expr): the date of a datetime as it is, no conversion (calendar days)",
     "add_minutes": "add_minutes(expr, n): the datetime n minutes later (n may be negative)",
     "add_days": "add_days(expr, n): the datetime n days later",
@@ -87,6 +87,13 @@ class LocalTime:
         """The first of ``e``'s local month."""
         return self.spec.month_of(self.local(e))
 
+    def local_text(self, e: str) -> str:
+        """``e``'s local wall-clock time as ISO 8601 text with the offset that applied."""
+        return self._cases(
+            e,
+            lambda shifted, offset: self.spec.text_of(shifted, localtime.offset_text(offset)),
+        )
+
     def hour(self, e: str) -> str:
         """The start of ``e``'s local hour, ISO 8601 text with the offset that applied."""
         return self._cases(
@@ -113,7 +120,7 @@ def helpers(
         "hour": local.hour,
         "week": local.week,
         "month": local.month,
-        "local": local.local,
+        "local": local.local_text,
         "date_part": spec.date_of,
         "add_minutes": lambda e, n: spec.add_seconds(e, 60 * count(n)),
         "add_days": lambda e, n: spec.add_seconds(e, 86400 * count(n)),

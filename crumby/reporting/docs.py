@@ -1,4 +1,7 @@
-"""The API described: an HTML page at /api and an OpenAPI 3 document at /api/openapi.json."""
+"""The API described: an HTML page at /api and an OpenAPI 3 document at /api/openapi.json.
+
+Besides the reports, both describe ``POST /api/events`` (``crumby.appevents``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,20 @@ from flask import Response, jsonify, render_template, request
 from flask_login import current_user
 
 from crumby import __version__
+from crumby.extensions import db
 from crumby.reporting import bp
 from crumby.reporting.dialects import HELP
 from crumby.reporting.discovery import SCOPES, list_queries
 from crumby.reporting.ranges import DEFAULT_DAYS
+from crumby.sites import all_sites
 
 RANGE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "site",
+        "in": "query",
+        "description": "the site's host (www. folded); may be left out when only one site exists",
+        "schema": {"type": "string"},
+    },
     {
         "name": "days",
         "in": "query",
@@ -109,6 +120,103 @@ def _operation(summary: str, description: str, scope: str, schema: dict, params:
     return operation
 
 
+def events_operation() -> dict[str, Any]:
+    """``POST /api/events`` (``crumby.appevents``), described."""
+    from crumby import appevents
+
+    item = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": appevents.NAME_LENGTH},
+            "value": {
+                "description": (
+                    "any JSON value; stored as its JSON text "
+                    f"(at most {appevents.VALUE_LENGTH} characters)"
+                ),
+                "nullable": True,
+            },
+            "cid": {"type": "string", "maxLength": appevents.CID_LENGTH},
+            "page": {
+                "type": "string",
+                "maxLength": appevents.PAGE_LENGTH,
+                "description": "a path starting with /",
+            },
+            "datetime": {
+                "type": "string",
+                "format": "date-time",
+                "description": (
+                    "ISO 8601; an offset or Z converts to UTC, none means UTC; default now; "
+                    f"at most {appevents.MAX_AGE.days} days old and not in the future "
+                    f"({int(appevents.FUTURE_SKEW.total_seconds())} s of clock skew allowed)"
+                ),
+            },
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    bad_item = {
+        "description": "nothing stored: the body, or the item at `index` (from 0), is bad",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "index": {"type": "integer"}},
+                    "required": ["error"],
+                }
+            }
+        },
+    }
+    return {
+        "summary": "Send app events",
+        "description": (
+            f"Stores up to {appevents.MAX_EVENTS} events in one transaction: all of them, "
+            "or none when any item is bad. Needs a bearer token (`crumby token NAME`, "
+            "optionally `--site HOST --ingest-only`); no session, no CSRF token."
+        ),
+        "tags": ["events"],
+        "parameters": [
+            {
+                "name": "site",
+                "in": "query",
+                "description": (
+                    "the site's host; may be left out when only one site exists or the "
+                    "token is limited to a site"
+                ),
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "maxItems": appevents.MAX_EVENTS, "items": item}
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "every event stored",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"stored": {"type": "integer"}},
+                            "required": ["stored"],
+                        }
+                    }
+                },
+            },
+            "400": bad_item,
+            "401": _ERROR,
+            "403": _ERROR,
+            "404": _ERROR,
+            "413": _ERROR,
+            "503": _ERROR,
+        },
+        "security": [{"bearer": []}],
+    }
+
+
 def visible_scopes() -> tuple[str, ...]:
     """Private queries' names and descriptions are shown only to those who may run them."""
     return SCOPES if current_user.is_authenticated else ("public",)
@@ -128,13 +236,15 @@ def openapi_document() -> dict[str, Any]:
                     query.title, query.description, scope, _RESULT_SCHEMA, RANGE_PARAMETERS
                 )
             }
+    paths["/api/events"] = {"post": events_operation()}
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "Crumby reporting API",
             "version": __version__,
             "description": (
-                f"Every .sql report as JSON or CSV. Without a range: the last {DEFAULT_DAYS} days."
+                f"Every .sql report as JSON or CSV. Without a range: the last {DEFAULT_DAYS} days. "
+                "App events go in with POST /api/events."
             ),
         },
         "servers": [{"url": request.host_url.rstrip("/")}],
@@ -158,6 +268,8 @@ def openapi() -> Response:
 def api_page() -> str:
     """The API documented for people: endpoints, parameters, every query with an example."""
     scopes = {scope: list_queries(scope) for scope in visible_scopes()}
+    with db.engine.connect() as connection:
+        sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
     return render_template(
         "reporting/api.html",
         scopes=scopes,
@@ -165,4 +277,17 @@ def api_page() -> str:
         helpers=HELP,
         host=request.host_url.rstrip("/"),
         logged_in=current_user.is_authenticated,
+        example_site=sites[0].host if sites else "example.org",
+        events=_events_limits(),
     )
+
+
+def _events_limits() -> dict[str, int]:
+    from crumby import appevents
+
+    return {
+        "max_events": appevents.MAX_EVENTS,
+        "max_age_days": appevents.MAX_AGE.days,
+        "skew_seconds": int(appevents.FUTURE_SKEW.total_seconds()),
+        "value_length": appevents.VALUE_LENGTH,
+    }

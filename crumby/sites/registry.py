@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.engine import Engine
 
-from crumby.models import HOST_LENGTH, Event, Site, Visit, utcnow
+from crumby.models import HOST_LENGTH, ApiToken, Event, Site, Visit, utcnow
 from crumby.sites import localtime
 from crumby.sites.info import SiteInfo
 
@@ -81,11 +81,18 @@ def all_sites(connection: Connection) -> list[SiteInfo]:
 
 
 def find_site(connection: Connection, host: str) -> SiteInfo | None:
-    """The site registered under ``host`` (folded), or None."""
+    """The site registered under ``host`` (folded), or None.
+
+    A host that is not a plain name is still looked up as it is (folded): the
+    upgrade from version 1 makes a site of every page host it finds, and those
+    include names ``add_site`` refuses, such as ``my_app.internal`` or ``::1``.
+    """
     try:
         key = normalize_host(host)
     except SiteError:
-        return None
+        key = fold_host(host or "")
+        if not key:
+            return None
     row = connection.execute(select(*_COLUMNS).where(Site.host == key)).first()
     return _row_info(row) if row else None
 
@@ -151,8 +158,9 @@ def count_rows(connection: Connection, site: SiteInfo) -> tuple[int, int]:
 def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
     """Remove a site with all its visits and events; returns it and the rows deleted.
 
-    Rows go in chunks of DELETE_CHUNK so that no single statement holds a
-    huge transaction's locks; the caller commits once at the end.
+    API tokens limited to the site go too. Rows go in chunks of DELETE_CHUNK
+    so that no single statement holds a huge transaction's locks; the caller
+    commits once at the end.
     """
     site = find_site(connection, host)
     if site is None:
@@ -170,6 +178,8 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
             connection.execute(delete(table).where(table.c.id.in_(ids)))
             gone += len(ids)
         counts.append(gone)
+    # a token for this site must not pass to a later site that gets the same id
+    connection.execute(delete(ApiToken).where(ApiToken.site_id == site.id))
     connection.execute(delete(Site).where(Site.id == site.id))
     return site, counts[0], counts[1]
 

@@ -78,6 +78,10 @@ class DatabaseSpec:
         """The start of the hour of a datetime, as text ``2026-11-23T08:00:00`` + ``suffix``."""
         raise NotImplementedError
 
+    def text_of(self, e: str, suffix: str) -> str:
+        """A datetime to the second, as text ``2026-11-23T08:15:00`` + ``suffix``."""
+        raise NotImplementedError
+
     def week_of(self, e: str) -> str:
         """The Monday that starts the week of a datetime, as a DATE."""
         raise NotImplementedError
@@ -108,3 +112,11 @@ class DatabaseSpec:
         """Drop an index by name."""
         quote = connection.dialect.identifier_preparer.quote
         connection.exec_driver_sql(f"DROP INDEX {quote(index)}")
+
+    def require_column(self, connection: Connection, table: str, column: str, kind: str) -> None:
+        """Make a column added by a migration NOT NULL, once it is filled.
+
+        SQLite cannot change a column in place (it would need the table copied),
+        so there the column stays nullable and the model's NOT NULL holds for
+        new tables only; the ingest pipeline never writes NULL into it.
+        """

@@ -64,6 +64,9 @@ class MySQLSpec(DatabaseSpec):
     def hour_of(self, e: str, suffix: str) -> str:
         return f"DATE_FORMAT({expr(e)}, '%Y-%m-%dT%H:00:00{suffix}')"
 
+    def text_of(self, e: str, suffix: str) -> str:
+        return f"DATE_FORMAT({expr(e)}, '%Y-%m-%dT%H:%i:%s{suffix}')"
+
     def week_of(self, e: str) -> str:
         e = expr(e)
         return f"DATE(DATE_SUB({e}, INTERVAL WEEKDAY({e}) DAY))"
@@ -90,3 +93,9 @@ class MySQLSpec(DatabaseSpec):
     def drop_index(self, connection: Connection, table: str, index: str) -> None:
         quote = connection.dialect.identifier_preparer.quote
         connection.exec_driver_sql(f"DROP INDEX {quote(index)} ON {quote(table)}")
+
+    def require_column(self, connection: Connection, table: str, column: str, kind: str) -> None:
+        quote = connection.dialect.identifier_preparer.quote
+        connection.exec_driver_sql(
+            f"ALTER TABLE {quote(table)} MODIFY {quote(column)} {kind} NOT NULL"
+        )

@@ -33,6 +33,15 @@ class PostgreSQLSpec(DatabaseSpec):
     def hour_of(self, e: str, suffix: str) -> str:
         return f"to_char(date_trunc('hour', {expr(e)}), 'YYYY-MM-DD\"T\"HH24:00:00\"{suffix}\"')"
 
+    def require_column(self, connection: Connection, table: str, column: str, kind: str) -> None:
+        quote = connection.dialect.identifier_preparer.quote
+        connection.exec_driver_sql(
+            f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} SET NOT NULL"
+        )
+
+    def text_of(self, e: str, suffix: str) -> str:
+        return f'to_char({expr(e)}, \'YYYY-MM-DD"T"HH24:MI:SS"{suffix}"\')'
+
     def week_of(self, e: str) -> str:
         return f"CAST(date_trunc('week', {expr(e)}) AS DATE)"
 

@@ -88,6 +88,9 @@ class SQLiteSpec(DatabaseSpec):
     def hour_of(self, e: str, suffix: str) -> str:
         return f"strftime('%Y-%m-%dT%H:00:00{suffix}', {expr(e)})"
 
+    def text_of(self, e: str, suffix: str) -> str:
+        return f"strftime('%Y-%m-%dT%H:%M:%S{suffix}', {expr(e)})"
+
     def week_of(self, e: str) -> str:
         return f"date({expr(e)}, '-6 days', 'weekday 1')"
 

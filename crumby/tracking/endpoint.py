@@ -1,5 +1,8 @@
 """/visit and /event: the hit endpoints, as a small WSGI app in front of Flask.
 
+(It answers the Measurement Protocol's ``/collect`` and ``/batch`` too, by
+``crumby.tracking.collect``, with the same parsing, enrichment and writer.)
+
 Hits are Crumby's hottest path, and the one whose work is smallest: parse a
 few fields, add what the server knows, hand the row to the group-commit
 writer. Flask's per-request machinery (request context, routing, before and
@@ -77,6 +80,8 @@ class Kind:
 
 
 KINDS = {"/visit": Kind(Visit, visit_columns, True), "/event": Kind(Event, event_columns, False)}
+#: Measurement Protocol v1 hits, answered by ``crumby.tracking.collect``
+COLLECT_PATHS = frozenset({"/collect", "/batch", "/debug/collect"})
 
 
 class HitEndpoints:
@@ -88,12 +93,18 @@ class HitEndpoints:
         self._engine: Engine | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        kind = KINDS.get(environ.get("PATH_INFO", ""))
-        if kind is None:
+        path = environ.get("PATH_INFO", "")
+        kind = KINDS.get(path)
+        if kind is None and path not in COLLECT_PATHS:
             return self.wrapped(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         try:
-            status, headers, body = self.answer(kind, method, environ)
+            if kind is None:
+                from crumby.tracking.collect import answer_collect
+
+                status, headers, body = answer_collect(self, path, method, environ)
+            else:
+                status, headers, body = self.answer(kind, method, environ)
         except Exception:
             if self.app.testing or self.app.config.get("PROPAGATE_EXCEPTIONS"):
                 raise
@@ -127,6 +138,8 @@ class HitEndpoints:
             row["site_hint"] = clean(params.get("site"), SITE_LENGTH)
             if not kind.is_visit:
                 row["page_hint"] = _header(environ, "HTTP_REFERER")
+            # the pipeline drops the row under RESPECT_DNT; the answer stays the same
+            row["dnt_hint"] = asks_not_to_be_tracked(environ)
             try:
                 writer_for(app, self.engine()).store(kind.table, row)
             except DatabaseError as exc:
@@ -136,15 +149,7 @@ class HitEndpoints:
                 return _json(503, str(exc))
         if method == "POST":
             return 204, [], b""
-        return (
-            200,
-            [
-                ("Content-Type", "image/gif"),
-                ("Cache-Control", "no-store"),
-                ("Content-Length", str(len(PIXEL))),
-            ],
-            PIXEL,
-        )
+        return gif()
 
     def engine(self) -> Engine:
         """The app's engine, with its tables in place (checked once per process)."""
@@ -153,6 +158,16 @@ class HitEndpoints:
             with self.app.app_context():
                 self._engine = db.engine
         return self._engine
+
+
+def gif() -> tuple[int, list[tuple[str, str]], bytes]:
+    """200 with the 1x1 GIF, never cached."""
+    headers = [
+        ("Content-Type", "image/gif"),
+        ("Cache-Control", "no-store"),
+        ("Content-Length", str(len(PIXEL))),
+    ]
+    return 200, headers, PIXEL
 
 
 def _json(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -188,6 +203,13 @@ def enrich(app: Flask, environ: Mapping[str, Any], row: dict[str, Any], is_visit
     if ip is not None and app.config.get("ANONYMIZE_IP"):
         ip = anonymize_ip(ip)
     row["ip"] = ip[:45] if ip else None
+
+
+def asks_not_to_be_tracked(environ: Mapping[str, Any]) -> bool:
+    """True for a hit with ``DNT: 1`` or ``Sec-GPC: 1`` (Do Not Track, Global Privacy Control)."""
+    dnt = environ.get("HTTP_DNT")
+    gpc = environ.get("HTTP_SEC_GPC")
+    return (dnt is not None and dnt.strip() == "1") or (gpc is not None and gpc.strip() == "1")
 
 
 def _header(environ: Mapping[str, Any], key: str) -> str | None:

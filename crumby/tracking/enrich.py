@@ -112,10 +112,17 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None, proxy_count: i
     return None
 
 
+_OCTET = r"(?:0|[1-9][0-9]{0,2})"
+_DOTTED_QUAD = re.compile(rf"({_OCTET}\.{_OCTET}\.{_OCTET})\.{_OCTET}")
+
+
 def anonymize_ip(ip: str | None) -> str | None:
     """Cut an address to its network: /24 for IPv4, /48 for IPv6."""
     if not ip:
         return ip
+    match = _DOTTED_QUAD.fullmatch(ip)
+    if match and all(int(part) <= 255 for part in ip.split(".")):
+        return match[1] + ".0"  # the common case, without ipaddress's objects (hot path)
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

@@ -282,6 +282,23 @@
     initPicker(function (range) { refresh(root, sections, range, DASHBOARD_ROWS); });
     onSchemeChange(function () { refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS); });
     refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
+    watchForFirstVisit(root, sections);
+  }
+
+  /** A site without data shows how to start; the first page view turns it into the dashboard. */
+  function watchForFirstVisit(root, sections) {
+    var waiting = document.getElementById("waiting");
+    var url = root.getAttribute("data-summary");
+    if (!waiting || !url) return;
+    var timer = window.setInterval(function () {
+      getJson(withQuery(url, "days=2")).then(function (report) {
+        var views = report.columns ? report.data[0][report.columns.indexOf("views")] : 0;
+        if (!views) return;
+        window.clearInterval(timer);
+        waiting.hidden = true;
+        refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
+      }, function () {});
+    }, 5000);
   }
 
   /** Charts take their colours from CSS when drawn: redraw when the system switches dark mode. */
