@@ -16,7 +16,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from crumby import clock, ingest
+from crumby import accounts, clock, ingest
 from crumby.extensions import db
 from crumby.models import Visit
 from crumby.sites import add_site
@@ -171,4 +171,17 @@ def test_two_sites_are_listed_and_the_site_bar_switches_between_them(app, served
     link.click()
     page.wait_for_selector("#report-page[data-ready]", timeout=30_000)
     assert page.locator("#report-page").get_attribute("data-site") == "bakery.example"
+
+    # a logged-in owner manages both on /sites
+    with app.app_context():
+        accounts.add_user("owner", "correct horse battery")
+    page.goto(served.url + "/login?next=/sites")
+    page.fill("#username", "owner")
+    page.fill("#password", "correct horse battery")
+    page.click("form button[type=submit]")
+    page.wait_for_url(served.url + "/sites")
+    hosts = page.locator("table.sites tbody td:first-child a").all_inner_texts()
+    assert hosts == ["bakery.example", "tea.example"]
+    assert page.locator("form.site-form button[type=submit]").inner_text() == "Add site"
+    screenshot(page, "sites-admin")
     assert page.js_errors == []
