@@ -168,6 +168,11 @@ def test_two_sites_are_listed_and_the_site_bar_switches_between_them(app, served
     assert page.locator("#dashboard").get_attribute("data-site") == "bakery.example"
     assert kpi(page, "visitors") == "9"
     screenshot(page, "site-dashboard")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # site bar included
+    screenshot(page, "site-dashboard-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     link.click()
     page.wait_for_selector("#report-page[data-ready]", timeout=30_000)
     assert page.locator("#report-page").get_attribute("data-site") == "bakery.example"
