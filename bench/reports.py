@@ -1,14 +1,20 @@
-"""Time every built-in report on a synthetic visits table.
+"""Time every built-in report of one site on a synthetic visits table shared by two sites.
 
     python bench/reports.py                       # 1 million visits in a temporary SQLite file
     python bench/reports.py --rows 10000000       # 10 million
     python bench/reports.py --database mysql+pymysql://root@127.0.0.1/crumby_bench
 
-It fills the database (once: an existing table with the requested row count is
-reused; --fresh starts over), then runs each built-in query for a 30-day and a
-365-day range ending today: "cold" is the first run on a new connection pool,
-"warm" the median of three further runs. The baseline is an indexed
-``COUNT(*)`` over the same range, measured in the same run; ratios are against it.
+It fills the database once (an existing database with the requested row counts
+is reused; --fresh starts over) through the ingest pipeline, as live hits are
+stored: ``--rows`` visits of the measured site (site.example) and
+``--other-rows`` of a second site (other.example, default as many), interleaved
+in time so that the measured site's rows are spread over the table as they
+would be in production. Then it runs each built-in query for the measured site
+for a 30-day and a 365-day range ending on ``--end`` (a fixed date, the app's
+"today", so a reused database measures the same ranges): "cold" is the first
+run on a new connection pool, "warm" the median of three further runs. The
+baseline is an indexed ``COUNT(*)`` of the site's visits over the same range,
+measured in the same run; ratios are against it.
 Targets (issue 4, SQLite, 1M visits over a year): 30 days < 250 ms warm, 365 days < 1.5 s.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import heapq
 import os
 import random
 import statistics
@@ -23,17 +30,26 @@ import sys
 import tempfile
 import time
 
+from flask import current_app
 from sqlalchemy import func, select, text
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from crumby.sessions import stitch_missing  # noqa: E402
-
-from crumby import create_app  # noqa: E402
+from crumby import clock, create_app, ingest  # noqa: E402
 from crumby.database import ensure_schema  # noqa: E402
 from crumby.extensions import db  # noqa: E402
 from crumby.models import Event, Visit  # noqa: E402
 from crumby.reporting import list_queries, run_query  # noqa: E402
+from crumby.sites import SiteInfo, add_site, find_site  # noqa: E402
+from crumby.store import spec_of  # noqa: E402
+
+#: the site whose reports are timed, and the other one sharing the tables
+SITE = "site.example"
+OTHER = "other.example"
+#: the default last day of the data and of the measured ranges
+END = dt.date(2026, 6, 30)
+#: visits handed to the pipeline at a time (rows in time order)
+BATCH = 20_000
 
 TARGETS_MS = {30: 250, 365: 1500}
 PAGES = [f"/{section}/{n}" for section in ("blog", "docs", "shop", "news") for n in range(150)]
@@ -60,7 +76,9 @@ PLACES = [
 UTMS = [(None, None, None)] * 8 + [("newsletter", "email", "spring"), ("ads", "cpc", "brand")]
 
 
-def _session(rng: random.Random, visitors: int, when: dt.datetime, size: int) -> list[dict]:
+def _session(
+    rng: random.Random, visitors: int, when: dt.datetime, size: int, host: str
+) -> list[dict]:
     cid = f"v{rng.randrange(visitors):08d}"
     place = rng.choice(PLACES)
     utm = rng.choice(UTMS)
@@ -89,17 +107,17 @@ def _session(rng: random.Random, visitors: int, when: dt.datetime, size: int) ->
             {
                 **common,
                 "datetime": when.replace(microsecond=0),
-                "doc_uri": "https://site.example" + page,
+                "doc_uri": f"https://{host}{page}",
                 "doc_title": page.title(),
             }
         )
-        common["referrer"] = "https://site.example/"
+        common["referrer"] = f"https://{host}/"
         when += dt.timedelta(seconds=rng.choice([5, 20, 60, 180, 600, 2400]))
     return views
 
 
-def generate(rows: int, days: int, end: dt.date, seed: int = 1):
-    """Visits in sessions of 1-8 views over ``days`` days up to ``end``, 2 % bots.
+def generate(rows: int, days: int, end: dt.date, seed: int = 1, host: str = SITE):
+    """Visits of ``host`` in sessions of 1-8 views over ``days`` days up to ``end``, 2 % bots.
 
     Rows come day by day in time order, as a live tracker writes them, so that
     the table's physical order follows ``datetime`` as it would in production.
@@ -114,57 +132,79 @@ def generate(rows: int, days: int, end: dt.date, seed: int = 1):
         while len(todays) < quota:
             start = day + dt.timedelta(seconds=rng.randrange(86400))
             size = min(rng.randint(1, 8), quota - len(todays))
-            todays.extend(_session(rng, visitors, start, size))
+            todays.extend(_session(rng, visitors, start, size, host))
         todays.sort(key=lambda row: row["datetime"])
         made += len(todays)
         yield from todays
 
 
-def fill(rows: int, days: int, fresh: bool) -> None:
-    have = db.session.scalar(select(func.count()).select_from(Visit))
-    if have == rows and not fresh:
-        print(f"reusing {have:,} visits", flush=True)
-        return
+def site_rows(site: SiteInfo) -> int:
+    return db.session.scalar(select(func.count()).where(Visit.site_id == site.id)) or 0
+
+
+def register(host: str) -> SiteInfo:
+    with db.engine.begin() as conn:
+        return find_site(conn, host) or add_site(conn, host)
+
+
+def fill(rows: int, other_rows: int, days: int, end: dt.date, fresh: bool) -> SiteInfo:
+    """The measured site with ``rows`` visits and the other with ``other_rows``; returns the first.
+
+    Every row goes through ``crumby.ingest.store`` (sites resolved from the page's
+    host, sessions stitched, bots counted) in time order, BATCH visits at a time.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    site, other = register(SITE), register(OTHER)
+    have = (site_rows(site), site_rows(other))
+    if have == (rows, other_rows) and not fresh:
+        print(f"reusing {have[0]:,} + {have[1]:,} visits", flush=True)
+        return site
     db.session.execute(Visit.__table__.delete())
     db.session.execute(Event.__table__.delete())
     db.session.commit()
     started = time.perf_counter()
-    batch, table, end = [], Visit.__table__, dt.datetime.now(dt.UTC).date()
-    events = []
-    with db.engine.begin() as conn:
-        for n, row in enumerate(generate(rows, days, end), 1):
-            batch.append(row)
-            if n % 10 == 0:
-                events.append(
-                    {
-                        "cid": row["cid"],
-                        "datetime": row["datetime"],
-                        "name": "click",
-                        "value": row["doc_title"][:20],
-                        "is_bot": row["is_bot"],
-                    }
-                )
-            if len(batch) == 20000:
-                conn.execute(table.insert(), batch)
-                conn.execute(Event.__table__.insert(), events)
-                batch, events = [], []
-                print(f"\r  {n:,} visits", end="", flush=True)
-        if batch:
-            conn.execute(table.insert(), batch)
-        if events:
-            conn.execute(Event.__table__.insert(), events)
-        print(f"\r  {rows:,} visits; stitching sessions", end="", flush=True)
-        stitch_missing(conn)
-    if db.engine.dialect.name == "sqlite":
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-    elif db.engine.dialect.name == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")
-    else:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE TABLE visits, events")
-    print(f"\rfilled {rows:,} visits in {time.perf_counter() - started:.0f} s", flush=True)
+    streams = [generate(rows, days, end, seed=1, host=SITE)]
+    if other_rows:
+        streams.append(generate(other_rows, days, end, seed=2, host=OTHER))
+    visits: list[dict] = []
+    events: list[dict] = []
+    stored = [0, 0]
+
+    def flush() -> None:
+        got = ingest.store(app, visits, events)
+        stored[0] += got[0]
+        stored[1] += got[1]
+        visits.clear()
+        events.clear()
+
+    for n, row in enumerate(heapq.merge(*streams, key=lambda row: row["datetime"]), 1):
+        visits.append(row)
+        if n % 10 == 0:
+            events.append(
+                {
+                    "cid": row["cid"],
+                    "datetime": row["datetime"],
+                    "doc_uri": row["doc_uri"],
+                    "name": "click",
+                    "value": row["doc_title"][:20],
+                    "is_bot": row["is_bot"],
+                }
+            )
+        if len(visits) == BATCH:
+            flush()
+            print(f"\r  {n:,} visits", end="", flush=True)
+    flush()
+    assert stored[0] == rows + other_rows, f"stored {stored[0]} of {rows + other_rows} visits"
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in ("visits", "events"):
+            spec_of(conn).analyze(conn, table)
+    print(
+        f"\rfilled {rows:,} visits of {SITE} and {other_rows:,} of {OTHER} "
+        f"({stored[1]:,} events) through the ingest pipeline in "
+        f"{time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    return site
 
 
 def timed(fn) -> tuple[float, float]:
@@ -174,20 +214,20 @@ def timed(fn) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-def measure(query, t0: dt.date, t1: dt.date) -> tuple[float, float, float]:
+def measure(query, site: SiteInfo, t0: dt.date, t1: dt.date) -> tuple[float, float, float]:
     """Cold wall time, warm wall time (median of 3) and warm CPU time (median of 3)."""
     db.engine.dispose()  # cold: a new pool, nothing prepared
-    cold, _ = timed(lambda: run_query(query, t0, t1, use_cache=False))
-    warm = [timed(lambda: run_query(query, t0, t1, use_cache=False)) for _ in range(3)]
+    cold, _ = timed(lambda: run_query(query, site, t0, t1, use_cache=False))
+    warm = [timed(lambda: run_query(query, site, t0, t1, use_cache=False)) for _ in range(3)]
     return cold, statistics.median(w for w, _ in warm), statistics.median(c for _, c in warm)
 
 
-def baseline(t0: dt.date, t1: dt.date) -> float:
+def baseline(site: SiteInfo, t0: dt.date, t1: dt.date) -> float:
     lo, hi = dt.datetime.combine(t0, dt.time()), dt.datetime.combine(t1, dt.time())
     hi += dt.timedelta(days=1)
-    stmt = text("SELECT COUNT(*) FROM visits WHERE datetime >= :a AND datetime < :b").bindparams(
-        a=lo, b=hi
-    )
+    stmt = text(
+        "SELECT COUNT(*) FROM visits WHERE site_id = :s AND datetime >= :a AND datetime < :b"
+    ).bindparams(s=site.id, a=lo, b=hi)
     with db.engine.connect() as conn:
         conn.execute(stmt)
         return statistics.median(timed(lambda: conn.execute(stmt).scalar())[0] for _ in range(3))
@@ -195,25 +235,35 @@ def baseline(t0: dt.date, t1: dt.date) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help=f"visits of {SITE}")
+    parser.add_argument(
+        "--other-rows", type=int, help=f"visits of {OTHER} in the same tables (default: --rows)"
+    )
+    parser.add_argument(
+        "--end", type=dt.date.fromisoformat, default=END, help="the data's last day (YYYY-MM-DD)"
+    )
     parser.add_argument("--span-days", type=int, default=365, help="days the visits cover")
     parser.add_argument("--database", help="SQLAlchemy URL (default: a SQLite file in /tmp)")
     parser.add_argument("--fresh", action="store_true", help="refill even if the table is full")
     parser.add_argument("--only", help="comma-separated query names")
     args = parser.parse_args()
+    if args.other_rows is None:
+        args.other_rows = args.rows
     url = args.database or "sqlite:///" + os.path.join(
-        tempfile.gettempdir(), f"crumby-bench-{args.rows}.db"
+        tempfile.gettempdir(), f"crumby-bench-{args.rows}-{args.other_rows}.db"
     )
     app = create_app(
         {"SQLALCHEMY_DATABASE_URI": url, "REPORT_TIMEOUT_SECONDS": 600, "REPORT_CACHE_SECONDS": 0}
     )
     ensure_schema(app)
+    # the app's "today" is the data's last day (in the evening), whatever the wall clock says
+    clock.pin(app, dt.datetime.combine(args.end, dt.time(23, 59)))
     with app.app_context():
         print(f"database: {db.engine.url.render_as_string(hide_password=True)}", flush=True)
-        fill(args.rows, args.span_days, args.fresh)
-        end = dt.datetime.now(dt.UTC).date()
+        site = fill(args.rows, args.other_rows, args.span_days, args.end, args.fresh)
+        end = args.end
         ranges = {n: (end - dt.timedelta(days=n - 1), end) for n in TARGETS_MS}
-        base = {n: baseline(*r) for n, r in ranges.items()}
+        base = {n: baseline(site, *r) for n, r in ranges.items()}
         print(
             f"baseline (indexed COUNT(*) of the range): 30 d {base[30]:.1f} ms, "
             f"365 d {base[365]:.1f} ms\n"
@@ -223,6 +273,7 @@ def main() -> None:
             f"{'query':<28}{'30d cold':>10}{'30d warm':>10}{'cpu':>7}{'x base':>8}"
             f"{'365d cold':>11}{'365d warm':>11}{'cpu':>7}{'x base':>8}  target"
         )
+        print(f"reports of {site.host} ({args.rows:,} of the table's visits)")
         print(header)
         print("-" * len(header))
         wanted = set(args.only.split(",")) if args.only else None
@@ -233,7 +284,7 @@ def main() -> None:
                     continue
                 cells, ok = [], True
                 for n, (t0, t1) in ranges.items():
-                    cold, warm, cpu = measure(query, t0, t1)
+                    cold, warm, cpu = measure(query, site, t0, t1)
                     ratio = warm / base[n] if base[n] else float("inf")
                     width = 10 if n == 30 else 11
                     cells.append(f"{cold:>{width}.0f}{warm:>{width}.0f}{cpu:>7.0f}{ratio:>8.1f}")

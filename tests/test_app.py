@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from crumby import create_app
+from crumby.extensions import db
+from crumby.sites import add_site
 
 
 def test_index_answers_on_a_fresh_database(tmp_path):
@@ -47,9 +49,12 @@ def test_doubled_or_encoded_slashes_are_not_found_never_redirected(client):
     assert page.status_code == 404
 
 
-def test_every_report_has_its_chart_element_in_the_served_html(client):
+def test_every_report_has_its_chart_element_in_the_served_html(app, client):
     """Before any script runs, each report section already holds an <svg> chart element."""
+    with app.app_context(), db.engine.begin() as conn:
+        add_site(conn, "shop.example", public=True)
     html = client.get("/").get_data(as_text=True)
+    assert 'data-site="shop.example"' in html  # the site's dashboard, not the welcome page
     sections = html.count('<section class="report')
     assert sections >= 10
     assert html.count('<svg class="chart-skeleton"') == sections

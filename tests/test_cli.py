@@ -14,7 +14,21 @@ from crumby.cli import cli
 from crumby.extensions import db
 from crumby.models import ApiToken, User
 
-COMMANDS = ("adduser", "deluser", "env", "geoip", "init", "run", "token", "users")
+COMMANDS = (
+    "addsite",
+    "adduser",
+    "delsite",
+    "deluser",
+    "demo",
+    "env",
+    "geoip",
+    "init",
+    "run",
+    "site",
+    "sites",
+    "token",
+    "users",
+)
 
 
 def run_script(script, env, *args, input=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
 import subprocess
 import time
@@ -12,7 +13,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from crumby import demo
+from crumby import clock, demo
 from crumby.extensions import db
 from crumby.models import Event, Visit
 
@@ -20,14 +21,16 @@ MONDAY = dt.date(2026, 11, 16)
 
 
 def test_generated_traffic_has_a_weekly_rhythm_and_a_plausible_mix(app):
+    # the app's "now" is that Monday's last minute, whatever the wall clock says
+    clock.pin(app, dt.datetime.combine(MONDAY, dt.time(23, 59)))
     with app.app_context():
-        visits, events = demo.generate(days=28, sessions_per_day=40, seed=3, today=MONDAY)
+        visits, events = demo.generate(days=28, sessions_per_day=40, seed=3)
         rows = db.session.execute(sa.select(Visit)).scalars().all()
         assert len(rows) == visits > 28 * 40  # sessions have several page views
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == events > 0
 
     first = MONDAY - dt.timedelta(days=27)
-    assert all(first <= r.datetime.date() <= MONDAY for r in rows)
+    assert {r.datetime.date() for r in rows} == {first + dt.timedelta(days=n) for n in range(28)}
     per_day = Counter(r.datetime.date() for r in rows if not r.is_bot)
     weekdays = [n for d, n in per_day.items() if d.weekday() < 5]
     weekends = [n for d, n in per_day.items() if d.weekday() >= 5]
@@ -80,19 +83,31 @@ def test_crumby_demo_serves_ninety_days_without_touching_the_real_database(crumb
         deadline = time.monotonic() + 90
         while True:
             try:
-                status, body = _get(base + "/api/public/visits?days=90")
+                status, page = _get(base + "/")
                 break
             except OSError:
                 assert server.poll() is None, server.stderr.read().decode()
                 assert time.monotonic() < deadline, "crumby demo did not answer within 90 s"
                 time.sleep(0.5)
         assert status == 200
+        # the demo's 90 days end on the server's today, which has traffic only up to the
+        # server's clock (none at all just after midnight): ask for the 89 whole days before
+        today = dt.date.fromisoformat(re.search(rb'data-today="([\d-]+)"', page)[1].decode())
+        whole = f"from={today - dt.timedelta(days=89)}&to={today - dt.timedelta(days=1)}"
+        status, body = _get(base + "/api/public/visits?" + whole)
+        assert status == 200
         result = json.loads(body)
+        assert result["site"] == demo.SITE_HOST
         views = [row[result["columns"].index("views")] for row in result["data"]]
-        assert len(views) == 90 and min(views) > 0 and sum(views) > 20_000
+        assert len(views) == 89 and min(views) > 0 and sum(views) > 20_000
+        status, body = _get(
+            base + f"/api/public/visits?from={today - dt.timedelta(days=90)}"
+            f"&to={today - dt.timedelta(days=90)}"
+        )
+        day_before = json.loads(body)
+        assert day_before["data"][0][day_before["columns"].index("views")] == 0  # 90 days, no more
         status, page = _get(base + "/demo/")
-        assert status == 200 and b'src="/cmb.js"' in page
-        assert _get(base + "/")[0] == 200
+        assert status == 200 and b'src="/cmb.js" data-site="example.com"' in page
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=10)

@@ -133,8 +133,23 @@ def table_names(url: str) -> set[str]:
         engine.dispose()
 
 
-def assert_serves_crumby(base: str, url: str) -> None:
-    """Pages and JSON errors come from Crumby, on the database the settings file names."""
+def run_cli(cli: list[str], env: dict[str, str], user: str | None, *args: str) -> str:
+    """Run ``crumby ARGS`` as the server's user (README: the CLI runs as the daemon's user)."""
+    if user is not None and os.geteuid() == 0:
+        cli = ["runuser", "-u", user, "--", *cli]
+    done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def assert_serves_crumby(
+    base: str, url: str, cli: list[str], env: dict[str, str], user: str | None
+) -> None:
+    """Pages and JSON errors come from Crumby, on the database the settings file names.
+
+    A fresh install shows the welcome page and has no site; once ``crumby addsite``
+    registers one (public), its public reports run through the server.
+    """
     if url.startswith("sqlite:"):
         # not even opened here first: the file must be created by the server's user
         assert not Path(url.removeprefix("sqlite:///")).exists()
@@ -143,15 +158,21 @@ def assert_serves_crumby(base: str, url: str) -> None:
     status, headers, body = get(base + "/")
     assert status == 200, body[:2000]
     assert headers["Content-Type"].startswith("text/html")
-    assert b"Crumby" in body
+    assert b"Welcome to Crumby" in body  # no site yet
     status, headers, body = get(base + "/api/public/no-such-report")
     assert status == 404
     assert headers["Content-Type"].startswith("application/json")
     assert "error" in json.loads(body)
-    # a public report runs through the server on that database
+    status, _, body = get(base + "/api/public/visits?days=7")
+    assert status == 404 and "error" in json.loads(body)  # no site to report on
+    assert "example.org" in run_cli(cli, env, user, "addsite", "example.org", "--public")
+    # a public report runs through the server on that database, for the new site
     status, _, body = get(base + "/api/public/visits?days=7")
     assert status == 200, body[:2000]
-    assert len(json.loads(body)["data"]) == 7
+    answer = json.loads(body)
+    assert answer["site"] == "example.org" and len(answer["data"]) == 7
+    status, _, body = get(base + "/")
+    assert status == 200 and b'data-site="example.org"' in body  # now its dashboard
     # the first request created the tables in the database the settings file names
     assert {"visits", "events", "users", "calendar"} <= table_names(url)
 
@@ -160,17 +181,8 @@ def assert_api_tokens_reach_crumby(
     base: str, cli: list[str], env: dict[str, str], user: str | None
 ) -> None:
     """A token made with ``crumby token`` opens the private API through the server."""
-    if user is not None and os.geteuid() == 0:
-        cli = ["runuser", "-u", user, "--", *cli]
-    added = subprocess.run(
-        [*cli, "adduser", "alice", "pw"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert added.returncode == 0, added.stderr
-    made = subprocess.run(
-        [*cli, "token", "alice"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip().splitlines()[-1]
+    run_cli(cli, env, user, "adduser", "alice", "pw")
+    token = run_cli(cli, env, user, "token", "alice").strip().splitlines()[-1]
     status, _, body = get(base + "/api/private")
     assert status == 401 and "error" in json.loads(body)
     status, _, body = get(base + "/api/private", {"Authorization": f"Bearer {token}"})
@@ -271,10 +283,10 @@ def test_apache_mod_wsgi_serves_crumby_wsgi(shared_dir, site_settings):
     try:
         wait_until_serving(f"http://127.0.0.1:{port}", proc, logs)
         try:
-            assert_serves_crumby(f"http://127.0.0.1:{port}", url)
-            # WSGIPassAuthorization: the Bearer header reaches Crumby; the CLI runs as
-            # the daemon's user, with the daemon's Python, as README tells users to
+            # the CLI runs as the daemon's user, with the daemon's Python, as README
+            # tells users to; WSGIPassAuthorization: the Bearer header reaches Crumby
             cli = [str(venv / "bin" / "python"), "-c", "from crumby.cli import main; main()"]
+            assert_serves_crumby(f"http://127.0.0.1:{port}", url, cli, env, RUN_USER)
             assert_api_tokens_reach_crumby(f"http://127.0.0.1:{port}", cli, env, RUN_USER)
         except AssertionError:
             print("\n".join(p.read_text() for p in logs if p.exists()))
@@ -282,7 +294,7 @@ def test_apache_mod_wsgi_serves_crumby_wsgi(shared_dir, site_settings):
         # the app ran in mod_wsgi's daemon process, under Debian's Python, as RUN_USER
         error_log = (shared_dir / "logs" / "error.log").read_text()
         assert "mod_wsgi" in error_log and "Python/3.11" in error_log
-        assert (shared_dir / "logs" / "crumby-access.log").read_text().count('"GET / ') == 1
+        assert (shared_dir / "logs" / "crumby-access.log").read_text().count('"GET / ') == 2
     finally:
         stop(proc)
     assert proc.returncode == 0
@@ -397,7 +409,8 @@ def test_gunicorn_from_the_systemd_unit_behind_nginx(shared_dir, site_settings):
     argv, unit_env = unit_command(app_port)
     assert unit_env["CRUMBY_SETTINGS"] == "/etc/crumby/crumby.cfg"
     # as README says for nginx: trust the one hop nginx adds to X-Forwarded-For
-    settings_file.write_text(settings_file.read_text() + "PROXY_COUNT = 1\n")
+    # and keep whole addresses, so the stored one tells exactly who connected
+    settings_file.write_text(settings_file.read_text() + "PROXY_COUNT = 1\nANONYMIZE_IP = False\n")
     # Type=notify: systemd waits for gunicorn's READY=1 on this socket
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify_path = shared_dir / "notify.sock"
@@ -421,8 +434,8 @@ def test_gunicorn_from_the_systemd_unit_behind_nginx(shared_dir, site_settings):
             stderr=subprocess.STDOUT,
         )
         wait_until_serving(f"http://127.0.0.1:{web_port}", nginx, [shared_dir / "nginx-error.log"])
-        assert_serves_crumby(f"http://127.0.0.1:{web_port}", url)
         cli = [str(Path(sys.executable).with_name("crumby"))]
+        assert_serves_crumby(f"http://127.0.0.1:{web_port}", url, cli, env, None)
         assert_api_tokens_reach_crumby(f"http://127.0.0.1:{web_port}", cli, env, None)
         assert_visitor_address_comes_through_nginx(web_port, url)
         assert '"GET / HTTP/1.1" 200' in (shared_dir / "nginx-access.log").read_text()

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 import crumby
+from crumby.extensions import db
 from crumby.security import CONTENT_SECURITY_POLICY
+from crumby.sites import add_site
 
 TEMPLATES = Path(crumby.__file__).parent / "templates"
 EXPECTED_CSP = (
@@ -21,8 +23,20 @@ def test_the_policy_is_the_agreed_one():
     assert CONTENT_SECURITY_POLICY == EXPECTED_CSP
 
 
-@pytest.mark.parametrize("path, status", [("/", 200), ("/login", 200), ("/no-such-page", 404)])
-def test_html_pages_carry_the_security_headers(client, path, status):
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/", 200),  # no site yet: the welcome page
+        ("/?site=shop.example", 200),  # a site's dashboard
+        ("/reports/public/visits?site=shop.example", 200),
+        ("/login", 200),
+        ("/no-such-page", 404),
+    ],
+)
+def test_html_pages_carry_the_security_headers(app, client, path, status):
+    if "site=" in path:
+        with app.app_context(), db.engine.begin() as conn:
+            add_site(conn, "shop.example", public=True)
     response = client.get(path)
     assert response.status_code == status
     assert response.mimetype == "text/html"

@@ -16,14 +16,19 @@ from urllib.parse import unquote
 import pytest
 from flask import Flask
 
-from crumby import accounts, demo
+from crumby import accounts, clock, demo, ingest
 from crumby.extensions import db
-from crumby.models import Event, Visit
+from crumby.models import url_path
+from crumby.sites import find_site
 from tests.browser.conftest import LiveServer, screenshot
 
 pytestmark = pytest.mark.browser
 
-TODAY = dt.datetime.now(dt.UTC).date()
+#: "now" for the app under test: the traffic, the dashboard's "today" and every default
+#: range follow it, so the stories read the same at any hour (CI once failed between
+#: 00:00 and 03:00 UTC, when the wall clock's "today" had no traffic yet)
+NOW = dt.datetime(2026, 6, 17, 21, 30)  # a Wednesday evening, UTC
+TODAY = NOW.date()
 
 
 #: the Content-Security-Policy agreed in INTERFACES.md (crumby.security sets it once merged)
@@ -42,17 +47,19 @@ def served(app: Flask):
             response.headers.setdefault("Content-Security-Policy", CSP)
         return response
 
+    clock.pin(app, NOW)
     with app.app_context():
         accounts.add_user("owner", "correct horse battery")
+        demo.register_site()  # the public example.com, as ``crumby demo`` registers it
     with LiveServer(app) as server:
         yield server
 
 
 @pytest.fixture
-def traffic(app):
-    """90 days of the demo's synthetic traffic, scaled down."""
+def traffic(app, served):
+    """90 days of the demo's synthetic traffic up to NOW, scaled down."""
     with app.app_context():
-        return demo.generate(days=90, sessions_per_day=12, seed=7, today=TODAY)
+        return demo.generate(days=90, sessions_per_day=12, seed=7, now=NOW)
 
 
 def log_in(page, server) -> None:
@@ -181,6 +188,8 @@ FIRST_SERIES_X = """(() => {
 def test_a_single_day_is_drawn_inside_its_own_day(served, traffic, page):
     """'Today' is one point per series: it stands mid-chart, not at the edge of a span of years."""
     open_dashboard(page, served.url + "/?days=1")
+    today = api(page, served, f"/api/public/visits?from={TODAY}&to={TODAY}")
+    assert today["data"][0][today["columns"].index("views")] > 0  # a day with traffic
     assert page.locator("#report-public-visits summary").inner_text() == "Table (1 row)"
     where = page.evaluate(FIRST_SERIES_X)
     assert where is not None and 0.3 < where < 0.7, where
@@ -307,20 +316,29 @@ XSS_EVENT = {
 
 
 def test_hostile_strings_in_every_tracked_field_stay_text(app, served, page):
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5)
+    when = NOW - dt.timedelta(minutes=5)
     with app.app_context():
-        db.session.add(Visit(cid="evil", datetime=now, country="DE", **XSS_VISIT))
-        db.session.add(
-            Visit(
-                cid="good",
-                datetime=now,
-                country="FR",
-                doc_uri="https://www.example.com/",
-                referrer="https://example.org/from",
-            )
+        with db.engine.connect() as conn:
+            site = find_site(conn, demo.SITE_HOST)
+        # the hostile page URL names no site's host: the row carries its site, as a hit's
+        # ``site`` parameter would
+        stored = ingest.store(
+            app,
+            visits=[
+                {"site_id": site.id, "cid": "evil", "datetime": when, "country": "DE"} | XSS_VISIT,
+                {
+                    "cid": "good",
+                    "datetime": when,
+                    "country": "FR",
+                    "doc_uri": "https://www.example.com/",
+                    "referrer": "https://example.org/from",
+                },
+            ],
+            events=[
+                {"site_id": site.id, "cid": "evil", "datetime": when, "doc_uri": "/"} | XSS_EVENT
+            ],
         )
-        db.session.add(Event(cid="evil", datetime=now, doc_uri="/", **XSS_EVENT))
-        db.session.commit()
+    assert stored == (2, 1)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     log_in(page, served)
@@ -337,7 +355,10 @@ def test_hostile_strings_in_every_tracked_field_stay_text(app, served, page):
         assert reports.locator(tag).count() == 0, tag
     assert reports.locator("svg[onload]").count() == 0
     body = reports.inner_text()
-    texts = [*XSS_VISIT.values(), *XSS_EVENT.values()]
+    # the page reports show a visit's path (the URL without scheme, host and query)
+    path = url_path(XSS_VISIT["doc_uri"])
+    assert path == "window.__xss=2//<b>uri</b>"  # still markup, if it were run as HTML
+    texts = [*(v for k, v in XSS_VISIT.items() if k != "doc_uri"), path, *XSS_EVENT.values()]
     for text in texts:
         assert text in body, text
     # only http(s) URLs became links; the javascript: URL is plain text

@@ -7,8 +7,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from crumby import demo
 from crumby.extensions import db
 from crumby.models import Event, Visit
+from crumby.sites import find_site
 from tests.browser.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -26,7 +28,11 @@ def wait_for_rows(app, model, where, timeout: float = 15) -> list:
 
 
 def test_clicking_around_the_demo_site_is_recorded(app, page):
+    """The demo's pages are served from Crumby's own host (here 127.0.0.1), which is not
+    the demo site's: cmb.js names the site (``data-site``) so that the hits count."""
     app.config["DEMO"] = True
+    with app.app_context():
+        demo.register_site()
     with LiveServer(app) as server:
         page.goto(server.url + "/demo/")
         visits = wait_for_rows(app, Visit, Visit.doc_uri == server.url + "/demo/")
@@ -39,4 +45,10 @@ def test_clicking_around_the_demo_site_is_recorded(app, page):
         events = wait_for_rows(app, Event, Event.name == "order")
         assert [(e.value, e.doc_uri) for e in events] == [("bread", server.url + "/demo/menu")]
         assert wait_for_rows(app, Visit, Visit.doc_uri == server.url + "/demo/menu")
+        with app.app_context():
+            sites = set(db.session.scalars(sa.select(Visit.site_id)))
+            sites |= set(db.session.scalars(sa.select(Event.site_id)))
+            demo_site = find_site(db.session.connection(), demo.SITE_HOST)
+            db.session.remove()
+        assert sites == {demo_site.id}
     assert page.js_errors == []

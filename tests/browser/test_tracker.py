@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from crumby.extensions import db
 from crumby.models import Event, Visit
+from crumby.sites import add_site
 from tests.browser.conftest import CHROMIUM_FLAGS, screenshot  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -97,8 +98,14 @@ def cookie(page, name: str) -> str | None:
 
 
 @pytest.fixture
-def site(live_server, other_origin: Callable) -> str:
-    """The tracked site on its own origin, embedding cmb.js from Crumby's origin."""
+def site(app, live_server, other_origin: Callable) -> str:
+    """The tracked site on its own origin, embedding cmb.js from Crumby's origin.
+
+    Its host (127.0.0.1, another port than Crumby's) is a registered site, so every
+    hit it sends is stored: a test that expects nothing stored proves cmb.js sent nothing.
+    """
+    with app.app_context(), db.engine.begin() as conn:
+        add_site(conn, "127.0.0.1")
     server = other_origin(site_pages(live_server.url))
     assert server.url != live_server.url
     return server.url

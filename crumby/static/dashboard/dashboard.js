@@ -202,7 +202,14 @@
     var query = rangeQuery(resolved);
     section.classList.add("loading");
     var link = section.querySelector(".report-page-link");
-    if (link) link.setAttribute("href", link.getAttribute("href").split("?")[0] + "?" + rangeQuery(rangeFromUrl()));
+    if (link) {
+      // keep ?site= (and anything else) and swap in the page's range
+      var href = new URL(link.getAttribute("href"), window.location.href), range = rangeFromUrl();
+      ["days", "from", "to"].forEach(function (k) { href.searchParams.delete(k); });
+      if (range.from) { href.searchParams.set("from", range.from); href.searchParams.set("to", range.to); }
+      else href.searchParams.set("days", String(range.days));
+      link.setAttribute("href", href.pathname + href.search);
+    }
     return getJson(withQuery(section.getAttribute("data-url"), query)).then(function (report) {
       if (section.getAttribute("data-generation") !== String(options.generation)) return;
       var chart = section.querySelector(".chart"), table = section.querySelector(".table");
@@ -308,7 +315,15 @@
     refresh(root, [section], rangeFromUrl(), 0);
   }
 
+  /** Choosing another site in the site bar opens its dashboard (a "Go" button without JS). */
+  function initSiteSwitcher() {
+    var select = document.getElementById("site-switch");
+    if (!select) return;
+    select.addEventListener("change", function () { select.form.submit(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initSiteSwitcher();
     var dashboard = document.getElementById("dashboard");
     if (dashboard) initDashboard(dashboard);
     var report = document.getElementById("report-page");
