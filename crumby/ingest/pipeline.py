@@ -172,9 +172,12 @@ class Pipeline:
         batch = Batch(connection, [], [])
         for table, row in rows:
             copy = dict(row)
-            hints = {key: copy.pop(key) for key in HINTS if key in copy}
-            if hints:
-                batch.hints[id(copy)] = hints
+            hints = None
+            for key in HINTS:
+                if key in copy:
+                    if hints is None:
+                        hints = batch.hints[id(copy)] = {}
+                    hints[key] = copy.pop(key)
             (batch.visits if table is VISITS else batch.events).append(copy)
         for step in self.steps:
             step(self, batch)

@@ -82,12 +82,18 @@ def user_agent(ua: str | None) -> Agent:
     return _parse_agent((ua or "")[:UA_MAX_LENGTH])
 
 
+_OCTET = r"(?:0|[1-9][0-9]{0,2})"
+_DOTTED_QUAD = re.compile(rf"({_OCTET}\.{_OCTET}\.{_OCTET})\.{_OCTET}")
+
+
 def _valid_ip(text: str) -> str | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:  # [v6]:port
         text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # v4:port
         text = text.split(":", 1)[0]
+    if _DOTTED_QUAD.fullmatch(text) and all(int(part) <= 255 for part in text.split(".")):
+        return text  # already canonical: the common case, without ipaddress's objects
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -110,10 +116,6 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None, proxy_count: i
     if remote_addr:
         return _valid_ip(remote_addr) or remote_addr[:45]
     return None
-
-
-_OCTET = r"(?:0|[1-9][0-9]{0,2})"
-_DOTTED_QUAD = re.compile(rf"({_OCTET}\.{_OCTET}\.{_OCTET})\.{_OCTET}")
 
 
 def anonymize_ip(ip: str | None) -> str | None:

@@ -52,10 +52,11 @@ def clean(text: str | None, size: int | None) -> str | None:
         text = text.replace("\x00", "")
     if size is not None and len(text) > size:
         text = text[:size]
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from JSON "\ud800" escapes
-        text = text.encode("utf-8", "replace").decode("utf-8")
+    if not text.isascii():  # ASCII (most values) cannot hold a lone surrogate
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from JSON "\ud800" escapes
+            text = text.encode("utf-8", "replace").decode("utf-8")
     text = text.strip()
     return text or None
 
