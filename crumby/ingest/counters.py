@@ -1,7 +1,9 @@
 """What the pipeline stored and dropped, counted in one place per app.
 
 Every way in (the hit endpoints, log imports, app events) goes through the
-pipeline, so these counts are complete; ``/metrics`` exposes them.
+pipeline, so these counts are complete. ``Counters.add`` is also the one place
+that feeds the Prometheus counters ``/metrics`` exposes
+(``crumby.operations.metrics``): per process, for every app in it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import threading
 from collections import Counter
 
 from flask import Flask
+
+from crumby.operations import metrics
 
 #: the reasons a well-formed row is not stored (or, for ``bot``, not counted by reports)
 REASONS = ("unknown_site", "bot", "dnt")
@@ -28,6 +32,7 @@ class Counters:
         with self.lock:
             self.stored.update(stored)
             self.dropped.update(dropped)
+        metrics.count_batch(stored, dropped)
 
     def snapshot(self) -> tuple[dict[str, int], dict[str, int]]:
         """Copies of the counts, safe to read while batches commit."""
