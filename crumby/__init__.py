@@ -38,4 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from crumby import tracking
 
     tracking.init_app(app)
+    from crumby import operations
+
+    operations.init_app(app)  # last: its WSGI layer (probes, timing) goes in front of all
     return app
