@@ -10,6 +10,9 @@ from __future__ import annotations
 import gc
 import io
 import logging
+import socket
+import subprocess
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -232,3 +235,70 @@ def test_the_limits_memory_storage_is_not_what_memory_uri_gives():
     with pytest.raises(ConfigError, match="cannot use"):
         ratelimit.store_for("nosuch://place")
     assert parse("20/second").get_expiry() == 1
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):
+    """A private redis-server on a free loopback port (not persisted), stopped afterwards."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1):
+                break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "redis did not start"
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}", server
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def test_workers_sharing_a_redis_store_count_together(tmp_path, redis_url):
+    url, server = redis_url
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    # two apps stand for two server processes: each has its own memory
+    first, second = (
+        limited_app(database, tmp_path, "4/minute", LOGIN_LIMIT_STORAGE_URI=url) for _ in range(2)
+    )
+    a, b = first.test_client(), second.test_client()
+    answers = [
+        a.post("/visit", data=PAGE).status_code,
+        b.post("/visit", data=PAGE).status_code,
+        a.post("/visit", data=PAGE).status_code,
+        b.post("/visit", data=PAGE).status_code,
+        a.post("/visit", data=PAGE).status_code,
+        b.post("/visit", data=PAGE).status_code,
+    ]
+    assert answers == [204, 204, 204, 204, 429, 429]
+    assert 1 <= int(b.post("/visit", data=PAGE).headers["Retry-After"]) <= 60
+    # with memory:// each process counts alone: the same six hits all pass
+    alone = [limited_app(database, tmp_path, "4/minute") for _ in range(2)]
+    a, b = (app.test_client() for app in alone)
+    assert [c.post("/visit", data=PAGE).status_code for c in (a, b, a, b, a, b)] == [204] * 6
+    # the shared store goes away: hits are accepted, not refused
+    server.terminate()
+    server.wait(timeout=30)
+    assert first.test_client().post("/visit", data=PAGE).status_code == 204
