@@ -14,6 +14,7 @@ hit endpoints use it on their hot paths.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from prometheus_client import (
@@ -26,6 +27,12 @@ from prometheus_client import (
 )
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Each metric below opens its file in the folder at once: a folder that is named but
+# missing (a fresh tmpfs, a typo'd path under `crumby run`) is made rather than crash.
+if os.environ.get(MULTIPROC_ENV):
+    with contextlib.suppress(OSError):
+        os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
 
 #: the table a stored row went to -> the ``kind`` label of crumby_hits_total
 KINDS = {"visits": "visit", "events": "event"}
