@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from crumby import accounts, create_app
 from crumby.database import ensure_schema
 from crumby.extensions import db
+from crumby.ingest import counters_for
 from crumby.models import Event, Visit
 from crumby.sites import add_site
 from tests.conftest import BACKENDS, SERVER_URLS
@@ -242,6 +243,11 @@ def test_metric_counters_move_by_exactly_the_hits_stored_and_dropped(app: Flask)
     assert moved("crumby_writer_batch_size_sum") == 8
     assert 1 <= moved("crumby_writer_batch_size_count") <= 8
     assert value(after, "crumby_writer_queue_depth") == 0
+    # the app's own counters, which feed these, hold the same outcome
+    assert counters_for(app).snapshot() == (
+        {"visits": 4, "events": 2},
+        {"unknown_site": 2, "bot": 1, "invalid": 2, "too_large": 1},
+    )
 
 
 def test_dnt_and_an_unreachable_database_are_counted(app: Flask, tmp_path):

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 
 from flask import Flask
 
 from crumby.operations import metrics
 
-#: the reasons a well-formed row is not stored (or, for ``bot``, not counted by reports)
+#: the reasons a well-formed row is not stored (or, for ``bot``, not counted by reports);
+#: the hit endpoints' refusals (rate_limited, invalid, ...) are added here too, by
+#: ``crumby.operations.wsgi``, under ``crumby.operations.metrics.STATUS_REASONS``
 REASONS = ("unknown_site", "bot", "dnt")
 
 
@@ -27,8 +30,8 @@ class Counters:
         self.stored: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
 
-    def add(self, stored: Counter[str], dropped: Counter[str]) -> None:
-        """Add one committed batch's outcome."""
+    def add(self, stored: Mapping[str, int], dropped: Mapping[str, int]) -> None:
+        """Add one committed batch's outcome (or one refused hit's reason)."""
         with self.lock:
             self.stored.update(stored)
             self.dropped.update(dropped)

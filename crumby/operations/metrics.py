@@ -122,13 +122,6 @@ def count_batch(stored: dict[str, int], dropped: dict[str, int]) -> None:
             child.inc(count)
 
 
-def count_refused(status: int) -> None:
-    """Count a hit the endpoint answered with an error status under its reason."""
-    reason = STATUS_REASONS.get(status)
-    if reason is not None:
-        _DROP_CHILDREN[reason].inc()
-
-
 def multiprocess_dir() -> str | None:
     """The folder of the multi-process files, or None in single-process mode."""
     return os.environ.get(MULTIPROC_ENV) or None

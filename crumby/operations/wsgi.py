@@ -7,7 +7,8 @@ hits (``/visit``, ``/event``) are answered by the WSGI layer of
 ``crumby.tracking.endpoint`` just inside this one, so timing them costs one
 clock read and one histogram observation, no Flask machinery. A hit answered
 with an error status is counted as dropped under its reason
-(``metrics.STATUS_REASONS``).
+(``metrics.STATUS_REASONS``), through the app's ingest counters like the
+pipeline's own drops, so that ``Counters`` (and what it feeds) is complete.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from crumby.ingest.counters import counters_for
 from crumby.operations import metrics
 
 StartResponse = Callable[..., Any]
@@ -79,7 +81,9 @@ class Operations:
         finally:
             self.timers["hit"].observe(time.perf_counter() - started)
             if statuses and statuses[-1][0] != "2":
-                metrics.count_refused(int(statuses[-1][:3]))
+                reason = metrics.STATUS_REASONS.get(int(statuses[-1][:3]))
+                if reason is not None:
+                    counters_for(self.app).add({}, {reason: 1})
 
     # ---- probes -------------------------------------------------------------------------
 
