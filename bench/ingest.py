@@ -415,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     env["CRUMBY_SQLALCHEMY_DATABASE_URI"] = args.database
     env["CRUMBY_GEOIP2_DATABASE_NAME"] = str(tmp / "no-geoip.mmdb")
     env["CRUMBY_SECRET_KEY"] = "bench"
+    # every hit comes from 127.0.0.1: HIT_RATE_LIMIT would turn most of them away
+    env["CRUMBY_HIT_RATE_LIMIT"] = "off"
 
     results: dict[str, list[Result]] = {"keep-alive": [], "close": []}
     for name, spec in (("bare Flask 204", "ingest:bare_app()"), ("Crumby", "crumby:create_app()")):

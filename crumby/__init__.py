@@ -39,4 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     appevents.init_app(app)
     tracking.init_app(app)
+    from crumby import operations
+
+    operations.init_app(app)  # last: its WSGI layer (probes, timing) goes in front of all
     return app

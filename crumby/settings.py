@@ -89,10 +89,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LOGIN_LIMIT_STORAGE_URI",
         "memory://",
-        "where login counters live: memory:// (one process) or redis://host:6379 (shared)",
+        "where login and hit-rate counters live: memory:// (per process) or redis://host:6379",
     ),
     # tracking
     Setting("HIT_MAX_BYTES", 8192, "largest /visit or /event body or query string; more gets 413"),
+    Setting(
+        "HIT_RATE_LIMIT",
+        "20/second",
+        "hits accepted per client address (see PROXY_COUNT), e.g. '600/minute'; None: no limit",
+    ),
     Setting("ANONYMIZE_IP", True, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
     Setting("RESPECT_DNT", False, "drop hits sent with DNT: 1 or Sec-GPC: 1 (answered as usual)"),
     Setting("RETENTION_DAYS", 0, "days crumby prune keeps visits and events; 0 keeps everything"),

@@ -133,6 +133,8 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "SQLALCHEMY_DATABASE_URI": database_url,
             "SECRET_KEY": "test-secret",
             "GEOIP2_DATABASE_NAME": str(tmp_path / "no-geoip.mmdb"),
+            # the suite sends many hits from 127.0.0.1; tests/test_rate_limit.py tests the limit
+            "HIT_RATE_LIMIT": None,
         }
     )
     from crumby.database import ensure_schema

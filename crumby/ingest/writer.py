@@ -37,6 +37,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crumby.database import describe
 from crumby.ingest.pipeline import Pipeline, pipeline_for
+from crumby.operations.metrics import WRITER_BATCH, WRITER_QUEUE
 from crumby.store import spec_of
 
 try:
@@ -142,6 +143,7 @@ class Writer:
                     if self.queue.empty():
                         self.thread = None
                         self._close_connection()
+                        WRITER_QUEUE.set(0)
                         return
                 continue
             batch = [first]
@@ -150,7 +152,11 @@ class Writer:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
+            # metrics per batch, never per hit: what waited, and how many commit together
+            WRITER_QUEUE.set(len(batch) + self.queue.qsize())
+            WRITER_BATCH.observe(len(batch))
             self._commit(batch)
+            WRITER_QUEUE.set(self.queue.qsize())
 
     def _commit(self, batch: list[Pending]) -> None:
         # The second attempt runs on a fresh connection: one the server dropped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crumby import clock
 from crumby.database import describe
 from crumby.extensions import db
+from crumby.operations.metrics import REPORT_SECONDS
 from crumby.reporting import rendering, running
 from crumby.reporting.dialects import DialectError
 from crumby.reporting.discovery import Query
@@ -152,6 +154,7 @@ def render_query(
 def _run(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetime) -> Result:
     rendered = render_query(query, site, t0, t1, now)
     seconds = float(current_app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
+    started = time.perf_counter()
     try:
         raw = running.execute(rendered, seconds)
     except running.QueryTimeout as exc:
@@ -162,6 +165,8 @@ def _run(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetim
             "query %s failed: %s; SQL:\n%s", query.key, describe(exc), rendered.sql
         )
         raise QueryError(query, 500, describe(exc)) from None
+    finally:
+        REPORT_SECONDS.labels(query=query.key).observe(time.perf_counter() - started)
     data = running.to_json_rows(raw.rows)
     chart = query.chart or infer_chart(raw.columns, data)
     return Result(columns=raw.columns, data=data, sql=rendered.sql, chart=chart, t0=t0, t1=t1)

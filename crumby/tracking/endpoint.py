@@ -14,8 +14,9 @@ measures the difference (see README).
 
 Answers are those of a JSON API: 204 for POST, a 1x1 GIF for GET and HEAD
 (HEAD records nothing), CORS for any origin, and ``{"error": ...}`` with 400,
-405, 413 or 503. A bug answers 500 JSON and is logged with its traceback
-(or raised, in a testing app, as Flask does).
+405, 413, 429 (over HIT_RATE_LIMIT, with ``Retry-After``) or 503. A bug
+answers 500 JSON and is logged with its traceback (or raised, in a testing
+app, as Flask does).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from crumby.database import DatabaseError, ensure_schema
 from crumby.extensions import db
 from crumby.ingest.writer import StoreError, writer_for
 from crumby.models import Event, Visit
+from crumby.operations.ratelimit import limiter_for
 from crumby.tracking.enrich import anonymize_ip, anonymous_id, client_ip, user_agent
 from crumby.tracking.hits import clean, event_columns, limit, visit_columns
 from crumby.tracking.params import HitError, read_params
@@ -56,6 +58,7 @@ STATUS_LINES = {
     400: "400 Bad Request",
     405: "405 Method Not Allowed",
     413: "413 Content Too Large",
+    429: "429 Too Many Requests",
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
@@ -124,6 +127,13 @@ class HitEndpoints:
             status, headers, body = _json(405, f"{method} is not allowed here")
             return status, [*headers, ("Allow", ALLOWED_METHODS)], body
         app = self.app
+        # HIT_RATE_LIMIT, before any parsing: a flood is turned away at the least cost
+        limiter = limiter_for(app) if method != "HEAD" else None
+        if limiter is not None:
+            wait = limiter.check(environ)
+            if wait:
+                status, headers, body = _json(429, "too many hits from this address")
+                return status, [*headers, ("Retry-After", str(wait))], body
         try:
             params = read_params(environ, int(app.config.get("HIT_MAX_BYTES", 8192)))
             columns = kind.columns_of(params)
