@@ -27,6 +27,7 @@ from crumby.auth import bearer_grant
 from crumby.database import describe
 from crumby.errors import json_error
 from crumby.models import Event, column_length
+from crumby.operations.ratelimit import limiter_for
 from crumby.reporting.sitechoice import SiteChoiceError, choose_site
 
 bp = Blueprint("appevents", __name__)
@@ -79,6 +80,12 @@ def events_get() -> Response:
 @csrf.exempt
 def events_post() -> Response:
     """Store a batch of events, all of them or none."""
+    limiter = limiter_for(current_app)
+    wait = limiter.check(request.environ) if limiter is not None else 0
+    if wait:  # HIT_RATE_LIMIT per client address, one request (up to 1,000 events) counts once
+        response = json_error(429, "too many requests from this address")
+        response.headers["Retry-After"] = str(wait)
+        return response
     grant = bearer_grant()
     if grant is None:
         return _unauthorized()

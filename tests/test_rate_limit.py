@@ -302,3 +302,24 @@ def test_workers_sharing_a_redis_store_count_together(tmp_path, redis_url):
     server.terminate()
     server.wait(timeout=30)
     assert first.test_client().post("/visit", data=PAGE).status_code == 204
+
+
+def test_measurement_protocol_hits_and_app_event_batches_share_the_limit(
+    app: Flask, database_url, tmp_path
+):
+    limited = limited_app(database_url, tmp_path, "2/minute")
+    client = limited.test_client()
+    hit = "/collect?v=1&t=pageview&tid=shop.example&cid=c1&dl=https%3A%2F%2Fshop.example%2F"
+    assert [client.get(hit).status_code for _ in range(2)] == [200, 200]
+    refused = client.get(hit)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert stored(limited) == 2
+    # an app's batch from the same address is turned away before its token is even read
+    batch = client.post("/api/events", json=[{"name": "signup"}])
+    assert batch.status_code == 429
+    assert "Retry-After" in batch.headers
+    # another address may still send
+    other = client.get(hit, environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert other.status_code == 200
+    assert stored(limited) == 3

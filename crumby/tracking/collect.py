@@ -40,6 +40,7 @@ from crumby.database import DatabaseError, describe
 from crumby.ingest import counters_for, pipeline_for
 from crumby.ingest.writer import StoreError, writer_for
 from crumby.models import Visit
+from crumby.operations.ratelimit import limiter_for
 from crumby.sites import fold_host
 from crumby.tracking.endpoint import (
     ALLOWED_METHODS,
@@ -221,6 +222,11 @@ def answer_collect(
         status, headers, body = _json(405, f"{method} is not allowed here")
         return status, [*headers, ("Allow", ", ".join((*allowed, "OPTIONS")))], body
     app = endpoints.app
+    limiter = limiter_for(app) if method != "HEAD" else None
+    wait = limiter.check(environ) if limiter is not None else 0
+    if wait:  # HIT_RATE_LIMIT, as for /visit and /event: one request counts once
+        status, headers, body = _json(429, "too many hits from this address")
+        return status, [*headers, ("Retry-After", str(wait))], body
     try:
         hits = read_hits(path, environ, int(app.config.get("HIT_MAX_BYTES", 8192)))
     except HitError as exc:
