@@ -215,8 +215,17 @@ def _fill_in_chunks(
         connection.execute(statement, updates)
 
 
+def _v4_import_keys(connection: Connection) -> None:
+    """Version 4: ``import_keys``, the lines log imports stored (``crumby.imports``)."""
+    db.metadata.tables["import_keys"].create(connection, checkfirst=True)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
-MIGRATIONS: list[Callable[[Connection], None]] = [_v2_hosts_and_sessions, _v3_sites]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v2_hosts_and_sessions,
+    _v3_sites,
+    _v4_import_keys,
+]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 

@@ -9,8 +9,12 @@ them. Each step has one job, in this order:
    referrer's host);
 2. ``resolve_sites``: the registered site of each row (contract section 8),
    dropping rows of no site under the reason ``unknown_site``;
-3. ``stitch``: each visit's place in its visitor's session on its site;
-4. ``insert``: one ``executemany`` per table.
+3. ``skip_duplicates``: rows of log lines stored before (an ``import_key``
+   hint already in ``import_keys``) are dropped under ``duplicate``; the
+   others' keys are stored with them;
+4. ``count_bots``: bots are counted (they are stored flagged);
+5. ``stitch``: each visit's place in its visitor's session on its site;
+6. ``insert``: one ``executemany`` per table.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -20,25 +24,31 @@ failure starts from the same input.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.engine import Engine
 
 from crumby.ingest.counters import Counters, counters_for
 from crumby.ingest.sessions import stitch_batch
-from crumby.models import Event, Visit, url_host, url_path
+from crumby.models import Event, ImportKey, Visit, url_host, url_path
 from crumby.sites import Directory
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
-#: keys a row may carry that are not columns: the ``site`` hit parameter, and for
-#: events the page that sent them (the Referer header) when ``dl`` is missing
-HINTS = ("site_hint", "page_hint")
+IMPORT_KEYS: Table = ImportKey.__table__  # type: ignore[assignment]
+#: keys a row may carry that are not columns: the ``site`` hit parameter, for events
+#: the page that sent them (the Referer header) when ``dl`` is missing, and for rows
+#: of log lines the line's identity (``crumby.imports``: bytes naming the line and
+#: its occurrence in its file), which ``skip_duplicates`` turns into its import key
+HINTS = ("site_hint", "page_hint", "import_key")
+#: import keys looked up per statement
+KEY_CHUNK = 500
 #: rows per transaction for bulk writers (``store``)
 CHUNK = 1000
 
@@ -98,6 +108,59 @@ def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
         setattr(batch, name, kept)
 
 
+def import_key(site_id: int, line: bytes) -> bytes:
+    """The stored key of a log line's row: 16 bytes naming the site and the line."""
+    return hashlib.blake2b(line, digest_size=16, key=site_id.to_bytes(8, "big")).digest()
+
+
+def stored_keys(connection: Connection, keys: Iterable[bytes]) -> set[bytes]:
+    """Which of ``keys`` are in ``import_keys``, by their unique index."""
+    wanted = list(keys)
+    statement = select(IMPORT_KEYS.c.line_key).where(
+        IMPORT_KEYS.c.line_key.in_(bindparam("keys", expanding=True))
+    )
+    found: set[bytes] = set()
+    for begin in range(0, len(wanted), KEY_CHUNK):
+        chunk = wanted[begin : begin + KEY_CHUNK]
+        found.update(bytes(key) for (key,) in connection.execute(statement, {"keys": chunk}))
+    return found
+
+
+def skip_duplicates(pipeline: Pipeline, batch: Batch) -> None:
+    """Rows of log lines stored before are dropped as ``duplicate``; the rest claim their keys.
+
+    The keys are inserted in the transaction that stores the rows, so a
+    line's key exists exactly when its row does. Two imports of the same lines
+    at once: the second one's insert of a key fails on the unique index (after
+    waiting for the first to commit), and its batch, retried, finds the keys.
+    """
+    for name in ("visits", "events"):
+        rows = getattr(batch, name)
+        keys: dict[int, bytes] = {}
+        for row in rows:
+            line = batch.hints.get(id(row), {}).get("import_key")
+            if line is not None:
+                keys[id(row)] = import_key(row["site_id"], line)
+        if not keys:
+            continue
+        seen = stored_keys(batch.connection, keys.values())
+        kept, claimed = [], []
+        for row in rows:
+            key = keys.get(id(row))
+            if key is not None:
+                if key in seen:
+                    batch.dropped["duplicate"] += 1
+                    continue
+                seen.add(key)  # the same line twice in one batch: once
+                claimed.append(
+                    {"line_key": key, "site_id": row["site_id"], "datetime": row["datetime"]}
+                )
+            kept.append(row)
+        setattr(batch, name, kept)
+        if claimed:
+            batch.connection.execute(IMPORT_KEYS.insert(), claimed)
+
+
 def count_bots(pipeline: Pipeline, batch: Batch) -> None:
     """Bots are stored flagged (reports leave them out) and counted under ``bot``."""
     for _table, row in batch.rows():
@@ -119,7 +182,7 @@ def insert(pipeline: Pipeline, batch: Batch) -> None:
             batch.stored[table.name] += len(rows)
 
 
-STEPS: tuple[Step, ...] = (derive, resolve_sites, count_bots, stitch, insert)
+STEPS: tuple[Step, ...] = (derive, resolve_sites, skip_duplicates, count_bots, stitch, insert)
 
 
 class Pipeline:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.engine import Engine
 
-from crumby.models import HOST_LENGTH, Event, Site, Visit, utcnow
+from crumby.models import HOST_LENGTH, Event, ImportKey, Site, Visit, utcnow
 from crumby.sites import localtime
 from crumby.sites.info import SiteInfo
 
@@ -149,7 +149,7 @@ def count_rows(connection: Connection, site: SiteInfo) -> tuple[int, int]:
 
 
 def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
-    """Remove a site with all its visits and events; returns it and the rows deleted.
+    """Remove a site with all its visits, events and import keys; returns it and the rows deleted.
 
     Rows go in chunks of DELETE_CHUNK so that no single statement holds a
     huge transaction's locks; the caller commits once at the end.
@@ -170,6 +170,8 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
             connection.execute(delete(table).where(table.c.id.in_(ids)))
             gone += len(ids)
         counts.append(gone)
+    # the keys of its imported log lines: importing them again after re-adding it stores them
+    connection.execute(delete(ImportKey).where(ImportKey.site_id == site.id))
     connection.execute(delete(Site).where(Site.id == site.id))
     return site, counts[0], counts[1]
 
