@@ -35,7 +35,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
-    CompoundSelect,
     Connection,
     DateTime,
     Select,
@@ -43,7 +42,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union_all,
     update,
 )
 
@@ -79,52 +77,51 @@ def follow(last: Last | None, when: dt.datetime) -> tuple[Last, float]:
     return Last(when, when, 1), 0.0
 
 
-@functools.lru_cache(maxsize=64)
-def _newest_views_statement(count: int) -> Select | CompoundSelect:
-    """The lookup of ``count`` visitors' newest views on a site since ``:since``, built once.
+@functools.lru_cache(maxsize=1)
+def _newest_views_statement() -> Select:
+    """The views of some visitors (``:cids``) on a site since ``:since``, built once.
 
-    A ``UNION ALL`` of ``WHERE site_id = ? AND cid = ? ORDER BY datetime DESC,
-    id DESC LIMIT 1`` probes runs on every database and reads one entry of the
-    (site_id, cid, datetime, id) index per visitor, however many views they
-    have; ``GROUP BY cid`` with ``MAX(datetime)`` would read all of them.
     ``datetime >= :since`` (only a view of the last 30 minutes can continue a
-    session) bounds the work where a planner without table statistics reads
-    the datetime index instead.
+    session) keeps it to a visitor's last few views, read off the (site_id,
+    cid, datetime, id) index; ``newest_views`` keeps each one's newest. One
+    statement with an expanding ``IN`` compiles once per process: a ``UNION
+    ALL`` of one ``ORDER BY ... LIMIT 1`` probe per visitor, as before, cost
+    SQLAlchemy seconds to compile for each new number of visitors and tens of
+    milliseconds per execution for its cache key.
     """
     visits = Visit.__table__
-
-    def probe(n: int) -> Select:
-        return (
-            select(visits.c.cid, visits.c.datetime, visits.c.session_start, visits.c.session_seq)
-            .where(
-                visits.c.site_id == bindparam("site_id"),
-                visits.c.cid == bindparam(f"cid{n}"),
-                visits.c.datetime >= bindparam("since", type_=DateTime()),
-                visits.c.session_seq.is_not(None),
-            )
-            .order_by(visits.c.datetime.desc(), visits.c.id.desc())
-            .limit(1)
-        )
-
-    if count == 1:
-        return probe(0)
-    return union_all(*(select(probe(n).subquery()) for n in range(count)))
+    return select(
+        visits.c.cid,
+        visits.c.datetime,
+        visits.c.id,
+        visits.c.session_start,
+        visits.c.session_seq,
+    ).where(
+        visits.c.site_id == bindparam("site_id"),
+        visits.c.cid.in_(bindparam("cids", expanding=True)),
+        visits.c.datetime >= bindparam("since", type_=DateTime()),
+        visits.c.session_seq.is_not(None),
+    )
 
 
 def newest_views(
     connection: Connection, site_id: int, cids: Iterable[str | None], since: dt.datetime
 ) -> dict[str, Last]:
-    """Each visitor's newest stitched view on a site at or after ``since``, one probe each."""
+    """Each visitor's newest stitched view on a site at or after ``since`` (ties: newest id)."""
     found: dict[str, Last] = {}
+    order: dict[str, tuple[dt.datetime, int]] = {}
     wanted = sorted({cid for cid in cids if cid is not None})
+    statement = _newest_views_statement()
     for begin in range(0, len(wanted), CHUNK):
-        chunk = wanted[begin : begin + CHUNK]
-        statement = _newest_views_statement(len(chunk))
-        params: dict[str, Any] = {f"cid{n}": cid for n, cid in enumerate(chunk)}
-        params["since"] = since
-        params["site_id"] = site_id
-        for cid, when, start, seq in connection.execute(statement, params):
-            found[cid] = Last(when, start, seq)
+        params: dict[str, Any] = {
+            "cids": wanted[begin : begin + CHUNK],
+            "since": since,
+            "site_id": site_id,
+        }
+        for cid, when, id_, start, seq in connection.execute(statement, params):
+            if cid not in order or (when, id_) > order[cid]:
+                order[cid] = (when, id_)
+                found[cid] = Last(when, start, seq)
     return found
 
 
