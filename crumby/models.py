@@ -178,21 +178,22 @@ KeyBytes = LargeBinary(16).with_variant(BINARY(16), "mysql")
 class ImportKey(db.Model):
     """One log line stored by ``crumby ingest-log`` or ``crumby syslog`` (``crumby.imports``).
 
-    ``line_key`` is a 16-byte hash of the site, the raw line and how often the
-    same line came before it in its file; the ingest pipeline drops a row whose
-    key is already here and adds the keys of the rows it stores, in their
-    transaction, so a line imported twice is stored once. ``site_id`` lets a
-    deleted site's keys go with it; ``datetime`` (the line's time) lets old keys
-    be deleted once no log that old will be imported again.
+    ``line_key`` is the line's time (4 bytes, seconds since 1970, big-endian)
+    followed by 12 bytes of a hash of the site, the raw line and how often the
+    same line came before it in its file. The ingest pipeline drops a row
+    whose key is already here and adds the keys of the rows it stores, in
+    their transaction, so a line imported twice is stored once. Leading with
+    the time keeps the index growing at its end as logs come in, in time
+    order: random keys would make every insert touch a random page of an
+    ever larger index. ``site_id`` lets a deleted site's keys go with it.
     """
 
     __tablename__ = "import_keys"
-    # SQLite: the key is the table (no rowid beside it), half the size
+    # SQLite: the key is the table (no rowid beside it), a third smaller
     __table_args__ = ({**MYSQL_TABLE_ARGS, "sqlite_with_rowid": False},)
 
     line_key: Mapped[bytes] = mapped_column(KeyBytes, primary_key=True, autoincrement=False)
     site_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    datetime: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
 
 
 class User(db.Model):

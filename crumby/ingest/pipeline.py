@@ -24,6 +24,7 @@ failure starts from the same input.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -49,6 +50,7 @@ IMPORT_KEYS: Table = ImportKey.__table__  # type: ignore[assignment]
 HINTS = ("site_hint", "page_hint", "import_key")
 #: import keys looked up per statement
 KEY_CHUNK = 500
+EPOCH = dt.datetime(1970, 1, 1)
 #: rows per transaction for bulk writers (``store``)
 CHUNK = 1000
 
@@ -108,9 +110,14 @@ def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
         setattr(batch, name, kept)
 
 
-def import_key(site_id: int, line: bytes) -> bytes:
-    """The stored key of a log line's row: 16 bytes naming the site and the line."""
-    return hashlib.blake2b(line, digest_size=16, key=site_id.to_bytes(8, "big")).digest()
+def import_key(site_id: int, when: dt.datetime, line: bytes) -> bytes:
+    """The stored key of a log line's row: its time (4 bytes) and a 12-byte hash of site and line.
+
+    ``when`` is naive UTC; times before 1970 (none in a real log) count as 1970.
+    """
+    seconds = max(int((when - EPOCH).total_seconds()), 0) & 0xFFFFFFFF
+    digest = hashlib.blake2b(line, digest_size=12, key=site_id.to_bytes(8, "big")).digest()
+    return seconds.to_bytes(4, "big") + digest
 
 
 def stored_keys(connection: Connection, keys: Iterable[bytes]) -> set[bytes]:
@@ -140,7 +147,7 @@ def skip_duplicates(pipeline: Pipeline, batch: Batch) -> None:
         for row in rows:
             line = batch.hints.get(id(row), {}).get("import_key")
             if line is not None:
-                keys[id(row)] = import_key(row["site_id"], line)
+                keys[id(row)] = import_key(row["site_id"], row["datetime"], line)
         if not keys:
             continue
         seen = stored_keys(batch.connection, keys.values())
@@ -152,9 +159,7 @@ def skip_duplicates(pipeline: Pipeline, batch: Batch) -> None:
                     batch.dropped["duplicate"] += 1
                     continue
                 seen.add(key)  # the same line twice in one batch: once
-                claimed.append(
-                    {"line_key": key, "site_id": row["site_id"], "datetime": row["datetime"]}
-                )
+                claimed.append({"line_key": key, "site_id": row["site_id"]})
             kept.append(row)
         setattr(batch, name, kept)
         if claimed:
@@ -259,9 +264,16 @@ def store(
 def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Leave out the columns empty in every row, rather than have the driver quote NULLs.
 
-    Most of a visit's 40 columns are empty (no geo, no campaign).
+    Most of a visit's 40 columns are empty (no geo, no campaign). The rows
+    (the pipeline's own copies) are changed in place, and only where they
+    differ from the batch's columns: an ``executemany`` needs one set of keys.
     """
-    keys = {key for row in rows for key, value in row.items() if value is not None}
-    if all(row.keys() == keys for row in rows):
-        return rows
-    return [{key: row.get(key) for key in keys} for row in rows]
+    present: set[str] = set().union(*rows)
+    keys = {key for key in present if any(row.get(key) is not None for row in rows)}
+    for row in rows:
+        if row.keys() != keys:
+            for key in [key for key in row if key not in keys]:
+                del row[key]
+            for key in keys - row.keys():
+                row[key] = None
+    return rows
