@@ -36,6 +36,13 @@ def _importer(site: str | None, fmt: str, scheme: str, **options: Any) -> Iterat
                 raise click.ClickException(
                     f"no such site: {site} (register it first: crumby addsite {site})"
                 )
+        if not app.config.get("SECRET_KEY"):
+            click.echo(
+                "Warning: SECRET_KEY is not set, so visitor ids are made with a key of this run "
+                "only: visitors of this import and of any other will not match (crumby init "
+                "writes a settings file with a SECRET_KEY).",
+                err=True,
+            )
         yield LogImporter(app, engine, site=found, parser=PARSERS[fmt], scheme=scheme, **options)
 
 
@@ -73,8 +80,8 @@ def ingest_log_command(files: tuple[str, ...], site: str | None, fmt: str, schem
     sources = _open_all(files)
     try:
         with _importer(site, fmt, scheme) as importer:
-            failure = _import_all(importer, sources)
-            if failure is None:
+            failure, storing = _import_all(importer, sources)
+            if storing:  # what was read before a damaged file still lands
                 try:
                     importer.finish()
                 except StoreFailed as exc:
@@ -105,18 +112,22 @@ def _open_all(files: tuple[str, ...]) -> list[Source]:
     return sources
 
 
-def _import_all(importer: LogImporter, sources: list[Source]) -> str | None:
-    """Read every source into the importer; a one-line reason if one could not be read."""
+def _import_all(importer: LogImporter, sources: list[Source]) -> tuple[str | None, bool]:
+    """Read every source into the importer.
+
+    Returns a one-line reason if something failed, and whether the database
+    still takes rows (so that what was read is worth storing).
+    """
     for source in sources:
         try:
             with _progress(source) as progress:
                 import_lines(importer, read_lines(source.stream), source.name, progress)
         except StoreFailed as exc:
-            return str(exc)
+            return str(exc), False
         except (OSError, EOFError, zlib.error) as exc:
             # a damaged or truncated .gz: what came before the damage is imported
-            return f"{source.name}: cannot read further: {exc}"
-    return None
+            return f"{source.name}: cannot read further: {exc}", True
+    return None, True
 
 
 @contextmanager
@@ -139,6 +150,8 @@ def _progress(source: Source) -> Iterator[Any]:
 def _print_summary(summary: Summary) -> None:
     for line in summary.describe():
         click.echo(line)
+    if summary.skipped["no_host"]:
+        click.echo("(no_host: lines that name no host need --site HOST to say whose they are)")
 
 
 @click.command("syslog")
@@ -175,6 +188,13 @@ def _print_summary(summary: Summary) -> None:
     type=click.IntRange(1, 10_000_000),
     help="Lines held while the database is slow; more are dropped (and counted).",
 )
+@click.option(
+    "--stats-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="How often to log the counts (when they changed).",
+)
 def syslog_command(
     host: str,
     port: int,
@@ -184,6 +204,7 @@ def syslog_command(
     batch_lines: int,
     batch_seconds: float,
     queue_lines: int,
+    stats_seconds: float,
 ) -> None:
     """Receive nginx access-log lines over syslog (UDP) and store them in batches.
 
@@ -203,6 +224,7 @@ def syslog_command(
                 batch_seconds=batch_seconds,
                 queue_lines=queue_lines,
                 report=lambda message: click.echo(f"crumby syslog: {message}", err=True),
+                stats_seconds=stats_seconds,
             )
         except OSError as exc:
             raise click.ClickException(

@@ -35,7 +35,7 @@ from crumby import geo
 from crumby.database import describe
 from crumby.imports.formats import PARSERS, Malformed, Parser, Request
 from crumby.ingest.pipeline import VISITS, Pipeline, pipeline_for
-from crumby.models import Visit
+from crumby.models import Visit, url_host
 from crumby.sites import SiteInfo
 from crumby.store import spec_of
 from crumby.tracking.endpoint import _secret
@@ -142,6 +142,32 @@ class Occurrences:
         return seen
 
 
+class Cache:
+    """What lines share, worked out once: browser facts, places, visitor ids, hosts."""
+
+    #: entries each cache may hold before it starts afresh
+    LIMIT = 50_000
+
+    def __init__(self) -> None:
+        self.agents: dict[str | None, dict[str, Any]] = {}
+        self.places: dict[str | None, dict[str, Any]] = {}
+        self.cids: dict[tuple[dt.date, str | None, str | None], str] = {}
+        self.hosts: dict[str, str] = {}
+        self.paths: dict[str, str | None] = {}
+        self.referrers: dict[str, str] = {}
+        #: the GeoIP reader the places were looked up with
+        self.reader: Any = None
+
+    def trim(self, reader: Any) -> None:
+        """After a batch: forget what grew big, and the places of a replaced GeoIP file."""
+        if reader is not self.reader:
+            self.reader = reader
+            self.places.clear()
+        for cache in (self.agents, self.places, self.cids, self.hosts, self.paths, self.referrers):
+            if len(cache) > self.LIMIT:
+                cache.clear()
+
+
 class LogImporter:
     """Turns lines into visits and stores them through the app's ingest pipeline.
 
@@ -172,9 +198,11 @@ class LogImporter:
         self.pipeline: Pipeline = pipeline_for(app, engine)
         self.buffer: list[dict[str, Any]] = []
         self.occurrences = Occurrences()
+        self.source: str | None = None
         self.anonymize = bool(app.config.get("ANONYMIZE_IP"))
         self.secret = _secret(app)
-        self.geo: dict[str, dict[str, Any]] = {}
+        self.cache = Cache()
+        self.site_host = site.host if site is not None else ""
         self.lock_path = spec_of(engine).writer_lock_path(engine)
         self.lock_file: Any = None
         self.uri_size = limit(Visit, "doc_uri")
@@ -209,6 +237,8 @@ class LogImporter:
         if row is None:
             summary.skipped["bot"] += 1
             return
+        if source != self.source:  # occurrences count within one file
+            self.source, self.occurrences = source, Occurrences()
         digest = hashlib.blake2b(raw, digest_size=16).digest()
         seen = self.occurrences.count(digest, request.time)
         row["import_key"] = digest + seen.to_bytes(4, "big")
@@ -240,50 +270,86 @@ class LogImporter:
         return None
 
     def _row(self, request: Request) -> dict[str, Any] | None:
-        """The visit row of a page request, as a tracker hit would have it; None for a bot."""
+        """The visit row of a page request, as a tracker hit would have it; None for a bot.
+
+        What a line shares with many others (its browser, its address, its
+        visitor's day) is worked out once and kept in ``self.cache``.
+        """
+        cache = self.cache
         ua = request.user_agent
-        agent = user_agent(ua)
-        if agent.is_bot:
+        agent = cache.agents.get(ua)
+        if agent is None:
+            agent = cache.agents[ua] = self._agent(ua)
+        if not agent:
             return None
-        host = request.host or (self.site.host if self.site else "")
-        uri = clean(f"{request.scheme or self.scheme}://{host}{request.path}", self.uri_size)
-        referrer = clean(request.referrer, self.referrer_size)
         ip = request.ip
-        sizes = self.sizes
+        place = cache.places.get(ip)
+        if place is None:
+            place = cache.places[ip] = self._place(ip)
+        day = request.time.date()
+        visitor = (day, ip, ua)
+        cid = cache.cids.get(visitor)
+        if cid is None:
+            cid = cache.cids[visitor] = anonymous_id(self.secret, day, ip, ua)
+        host = request.host or self.site_host
+        doc_host = cache.hosts.get(host)
+        if doc_host is None:
+            doc_host = cache.hosts[host] = url_host(f"https://{host}/") or ""
+        path = request.path
+        uri = clean(f"{request.scheme or self.scheme}://{host}{path}", self.uri_size)
+        doc_path = cache.paths.get(path, "")
+        if doc_path == "":
+            doc_path = cache.paths[path] = _page_path(path, len(uri or "") < self.uri_size)
+        referrer = request.referrer
+        if referrer is not None:
+            referrer = clean(referrer, self.referrer_size)
+        referrer_host = cache.referrers.get(referrer) if referrer else None
+        if referrer and referrer_host is None:
+            referrer_host = cache.referrers[referrer] = url_host(referrer) or ""
         row: dict[str, Any] = {
             "datetime": request.time,
             "doc_uri": uri,
+            "doc_host": doc_host or None,
+            "doc_path": doc_path,
             "referrer": referrer,
+            "referrer_host": referrer_host or None,
             # the Referer header of a page request is the page's referrer
             "_referrer": referrer,
-            "platform": clean(agent.platform, sizes["platform"]),
-            "browser": clean(agent.browser, sizes["browser"]),
-            "version": clean(agent.version, sizes["version"]),
-            "device": agent.device,
+            "cid": cid,
             "is_bot": False,
-            "cid": anonymous_id(self.secret, request.time.date(), ip, ua),
+            **agent,
+            **place,
         }
         if self.site is not None:
             row["site_id"] = self.site.id
-        if ip:
-            row.update(self._geo(ip))
-            if self.anonymize:
-                ip = anonymize_ip(ip)
-        row["ip"] = ip[:45] if ip else None
         if uri is not None and "utm_" in uri:
             row.update(utm_params(uri))
         return row
 
-    def _geo(self, ip: str) -> dict[str, Any]:
-        """The geo columns of an address, looked up once per address and batch."""
-        found = self.geo.get(ip)
-        if found is None:
-            found = {
-                key: clean(value, self.sizes[key]) if isinstance(value, str) else value
-                for key, value in geo.lookup(ip, self.app).items()
-            }
-            self.geo[ip] = found
-        return found
+    def _agent(self, ua: str | None) -> dict[str, Any]:
+        """The browser columns of a User-Agent; empty for a bot."""
+        agent = user_agent(ua)
+        if agent.is_bot:
+            return {}
+        sizes = self.sizes
+        return {
+            "platform": clean(agent.platform, sizes["platform"]),
+            "browser": clean(agent.browser, sizes["browser"]),
+            "version": clean(agent.version, sizes["version"]),
+            "device": agent.device,
+        }
+
+    def _place(self, ip: str | None) -> dict[str, Any]:
+        """The address columns: geo from the full address, then ``ip`` cut if ANONYMIZE_IP."""
+        if not ip:
+            return {"ip": None}
+        place = {
+            key: clean(value, self.sizes[key]) if isinstance(value, str) else value
+            for key, value in geo.lookup(ip, self.app).items()
+        }
+        stored = anonymize_ip(ip) if self.anonymize else ip
+        place["ip"] = stored[:45] if stored else None
+        return place
 
     # ---- storing ----------------------------------------------------------------------------
 
@@ -299,7 +365,7 @@ class LogImporter:
             rows = self.buffer[: self.batch]
             self._store(rows)
             del self.buffer[: self.batch]
-        self.geo.clear()  # a GeoIP file replaced meanwhile is used from the next batch on
+        self.cache.trim(geo.reader_for(self.app))
 
     def finish(self) -> Summary:
         """Store everything still buffered; the summary of the whole import."""
@@ -360,6 +426,18 @@ class LogImporter:
         lock_file, self.lock_file = self.lock_file, None
         if lock_file is not None:
             lock_file.close()
+
+
+def _page_path(path: str, whole: bool) -> str | None:
+    """The page of a request target (``url_path`` of its URL), or None to leave it to the
+    pipeline: for a URL cut to its column's size, or one that ``urlsplit`` would clean."""
+    if not whole or any(c in path for c in "\t\r\n ") or not path.startswith("/"):
+        return None
+    for stop in ("?", "#"):
+        at = path.find(stop)
+        if at != -1:
+            path = path[:at]
+    return path
 
 
 def _time(row: dict[str, Any]) -> dt.datetime:

@@ -32,7 +32,7 @@ from crumby.imports.importer import LogImporter, StoreFailed, Summary
 
 #: ``<PRI>Mmm dd hh:mm:ss [HOSTNAME ]TAG: MESSAGE`` as nginx writes it (RFC 3164)
 HEADER = re.compile(
-    rb"<(\d{1,3})>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} (?:\S+ )?[^\s:]+: ?"
+    rb"<(\d{1,3})>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} (?:[^\s:]+ )?[^\s:]+: ?"
 )
 #: the largest datagram UDP carries
 DATAGRAM_MAX = 65535
@@ -103,13 +103,19 @@ class SyslogListener:
     def serve(self) -> Summary:
         """Receive until ``stop()``; then store what was received. Returns the import summary."""
         self.storing.start()
+        reported = time.monotonic()
+        last = ""
         try:
             while not self.stopping.is_set():
+                if time.monotonic() - reported >= self.stats_seconds:
+                    reported = time.monotonic()
+                    line = self.status()
+                    if line != last:
+                        self.report(line)
+                        last = line
                 try:
                     datagram = self.socket.recv(DATAGRAM_MAX)
-                except TimeoutError:
-                    continue
-                except InterruptedError:  # a signal: look at the stop flag
+                except (TimeoutError, InterruptedError):  # a signal: look at the stop flag
                     continue
                 self.received += 1
                 try:
@@ -129,8 +135,6 @@ class SyslogListener:
     # ---- storing ------------------------------------------------------------------------------
 
     def _store_loop(self) -> None:
-        reported = time.monotonic()
-        last = ""
         while True:
             stopping = self.stopping.is_set()
             self._take_batch(stopping)
@@ -138,12 +142,6 @@ class SyslogListener:
                 self._flush(stopping)
             if stopping and self.queue.empty() and not self.importer.buffer:
                 return
-            if time.monotonic() - reported >= self.stats_seconds:
-                reported = time.monotonic()
-                line = self.status()
-                if line != last:
-                    self.report(line)
-                    last = line
 
     def _take_batch(self, stopping: bool) -> None:
         """Move a batch from the queue to the importer: ``batch_lines``, or what came in time.
@@ -208,7 +206,7 @@ class SyslogListener:
                     self.importer.buffer.clear()
                     self.report(f"giving up: {exc}")
                     return
-                self.report(f"{exc}; trying again in {wait:.0f} s")
+                self.report(f"{exc}; trying again in {wait:g} s")
                 time.sleep(wait)
                 waited += wait
                 wait = min(wait * 2, 8.0)
