@@ -65,7 +65,7 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
     pages = [f"/blog/post-{n}" for n in range(300)] + ["/", "/pricing", "/about", "/docs"]
     visitors = [
         (
-            f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            ".".join(str(rng.randint(1, 223 if n == 0 else 254)) for n in range(4)),
             rng.choice(AGENTS).format(v=rng.randint(100, 131)),
         )
         for _ in range(max(lines // 20, 10))
@@ -144,6 +144,39 @@ def crumby(args: list[str], env: dict[str, str]) -> tuple[str, float, float]:
     return result.stdout, wall, cpu
 
 
+def table_bytes(url: str, table: str) -> tuple[int, int]:
+    """Rows of a table, and the bytes it takes with its indexes."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+            name = engine.dialect.name
+            if name == "sqlite":  # dbstat: pages of the table and of its indexes
+                size = conn.execute(
+                    sa.text(
+                        "SELECT SUM(pgsize) FROM dbstat WHERE name = :t OR name IN "
+                        "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t)"
+                    ),
+                    {"t": table},
+                ).scalar_one()
+            elif name == "postgresql":
+                size = conn.execute(
+                    sa.text("SELECT pg_total_relation_size(:t)"), {"t": table}
+                ).scalar_one()
+            else:  # MySQL's figures are as of the last ANALYZE
+                conn.execute(sa.text(f"ANALYZE TABLE {table}")).all()
+                size = conn.execute(
+                    sa.text(
+                        "SELECT data_length + index_length FROM information_schema.tables "
+                        "WHERE table_schema = DATABASE() AND table_name = :t"
+                    ),
+                    {"t": table},
+                ).scalar_one()
+    finally:
+        engine.dispose()
+    return rows, int(size or 0)
+
+
 def field(output: str, name: str) -> int:
     match = re.search(rf"^{name}: (\d+)", output, re.MULTILINE)
     return int(match[1]) if match else -1
@@ -195,6 +228,12 @@ def main() -> None:
                 )
                 if label == "import":
                     print("  " + "\n  ".join(output.strip().splitlines()[1:4]))
+                    for table in ("visits", "import_keys"):
+                        rows, size = table_bytes(url, table)
+                        print(
+                            f"  {table}: {rows} rows, {size / 1e6:.1f} MB with indexes, "
+                            f"{size / max(rows, 1):.0f} bytes a row"
+                        )
         finally:
             if admin is not None and name is not None:
                 drop_database(admin, name)

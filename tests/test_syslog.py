@@ -228,6 +228,31 @@ def test_a_batch_the_database_refuses_is_tried_again(app, site):
     ]
 
 
+def test_a_log_file_of_the_lines_syslog_stored_adds_only_the_missing_ones(app, site, tmp_path):
+    """nginx may write the same JSON lines to a file: importing it fills a gap, nothing more."""
+    when = dt.datetime(2024, 10, 1, 12, tzinfo=dt.UTC)
+    lines = [json_line(f"/g{n}", when + dt.timedelta(seconds=n // 2)) for n in range(40)]
+    lines[11] = lines[10]  # the same request twice in its second: two views
+    with app.app_context():
+        listener = SyslogListener(LogImporter(app, db.engine), "127.0.0.1", 0, batch_lines=10)
+    thread = start(listener)
+    try:
+        # the listener was down for lines 20-29
+        send(listener.address, [syslog(line) for line in lines[:20] + lines[30:]])
+        wait_for(lambda: len(stored(app)) == 30, 20, "the received lines")
+    finally:
+        listener.stop()
+        thread.join(30)
+    with app.app_context():
+        importer = LogImporter(app, db.engine)
+        for number, line in enumerate(lines, 1):
+            importer.add(line.encode(), str(tmp_path / "access.json"), number)
+        done = importer.finish()
+    assert (done.stored, done.skipped["duplicate"]) == (10, 30)
+    paths = sorted(row["doc_path"] for row in stored(app))
+    assert len(paths) == 40 and paths.count("/g10") == 2
+
+
 # ---- with nginx and the command --------------------------------------------------------------
 
 
