@@ -121,8 +121,21 @@ def import_key(site_id: int, when: dt.datetime, line: bytes) -> bytes:
 
 
 def stored_keys(connection: Connection, keys: Iterable[bytes]) -> set[bytes]:
-    """Which of ``keys`` are in ``import_keys``, by their unique index."""
+    """Which of ``keys`` are in ``import_keys``, by their unique index.
+
+    Keys lead with their line's time, so lines newer than every stored one
+    (a log read in time order, syslog's live lines) need only one look at
+    the index's last entry instead of a lookup each.
+    """
     wanted = list(keys)
+    if not wanted:
+        return set()
+    # ORDER BY ... LIMIT 1 rather than MAX(): PostgreSQL has no MAX of bytea
+    newest = connection.execute(
+        select(IMPORT_KEYS.c.line_key).order_by(IMPORT_KEYS.c.line_key.desc()).limit(1)
+    ).scalar()
+    if newest is None or min(wanted) > bytes(newest):
+        return set()
     statement = select(IMPORT_KEYS.c.line_key).where(
         IMPORT_KEYS.c.line_key.in_(bindparam("keys", expanding=True))
     )
