@@ -30,6 +30,7 @@ from crumby.extensions import db
 from crumby.imports import commands
 from crumby.imports.importer import LogImporter
 from crumby.imports.sources import open_source
+from crumby.ingest import sessions
 from crumby.models import ImportKey, Visit
 from crumby.reporting import get_query, run_query
 from crumby.sites import add_site, delete_site, find_site
@@ -623,6 +624,34 @@ def test_sessions_stitch_across_batches_in_time_order(app, site):
         assert row["session_seq"] == len(runs[-1])
     assert dict(stitched) == expected
     assert sum(len(runs) for runs in expected.values()) > len(visitors)  # there were gaps
+
+
+def test_a_visitor_with_hundreds_of_views_in_half_an_hour_is_looked_up_by_probe(
+    app, site, monkeypatch
+):
+    """Past VIEWS_PER_VISITOR views a visitor, stitching reads one view per visitor, not all."""
+    probes: list[int] = []
+    real = sessions._newest_views_statement
+
+    def counted(count: int):
+        probes.append(count)
+        return real(count)
+
+    monkeypatch.setattr(sessions, "_newest_views_statement", counted)
+    lines = [
+        combined("203.0.113.9", T + dt.timedelta(seconds=5 * n), f"/v{n}").encode()
+        for n in range(300)  # 25 minutes: one session
+    ]
+    lines.append(combined("198.51.100.1", T, "/other").encode())
+    with app.app_context():
+        importer = LogImporter(app, db.engine, site=site, batch=20)
+        for number, line in enumerate(lines, 1):
+            importer.add(line, "x", number)
+        importer.finish()
+    rows = [row for row in stored_visits(app) if row["doc_path"] != "/other"]
+    assert [row["session_seq"] for row in rows] == list(range(1, 301))
+    assert {row["session_start"] for row in rows} == {utc(T)}
+    assert probes and set(probes) <= set(sessions.PROBE_SIZES)
 
 
 def test_a_later_import_continues_the_sessions_of_an_earlier_one(app, site, ingest, tmp_path):
