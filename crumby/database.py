@@ -218,6 +218,11 @@ def _fill_in_chunks(
         connection.execute(statement, updates)
 
 
+def _v4_import_keys(connection: Connection) -> None:
+    """Version 4: ``import_keys``, the lines log imports stored (``crumby.imports``)."""
+    db.metadata.tables["import_keys"].create(connection, checkfirst=True)
+
+
 def _v5_token_scopes(connection: Connection) -> None:
     """Token scopes: ``api_tokens.site_id`` and ``api_tokens.ingest_only``.
 
@@ -240,6 +245,7 @@ def _v5_token_scopes(connection: Connection) -> None:
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
     _v3_sites,
+    _v4_import_keys,
     _v5_token_scopes,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -1,4 +1,4 @@
-"""The tables Crumby stores: sites, visits, events, users, API tokens and the calendar.
+"""The tables Crumby stores: sites, visits, events, users, API tokens, the calendar, import keys.
 
 Text columns have explicit sizes so that the tracker can truncate over-long
 values to fit (see ``column_length``) instead of failing on strict databases.
@@ -19,9 +19,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     false,
 )
+from sqlalchemy.dialects.mysql import BINARY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crumby.extensions import db
@@ -167,6 +169,32 @@ class Event(db.Model):
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     value: Mapped[str | None] = mapped_column(String(1024))
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+#: the 16 bytes of an import key: BYTEA, BLOB, and a fixed BINARY(16) on MySQL (a BLOB
+#: cannot be a key there)
+KeyBytes = LargeBinary(16).with_variant(BINARY(16), "mysql")
+
+
+class ImportKey(db.Model):
+    """One log line stored by ``crumby ingest-log`` or ``crumby syslog`` (``crumby.imports``).
+
+    ``line_key`` is the line's time (4 bytes, seconds since 1970, big-endian)
+    followed by 12 bytes of a hash of the site, the raw line and how often the
+    same line came before it in its file. The ingest pipeline drops a row
+    whose key is already here and adds the keys of the rows it stores, in
+    their transaction, so a line imported twice is stored once. Leading with
+    the time keeps the index growing at its end as logs come in, in time
+    order: random keys would make every insert touch a random page of an
+    ever larger index. ``site_id`` lets a deleted site's keys go with it.
+    """
+
+    __tablename__ = "import_keys"
+    # SQLite: the key is the table (no rowid beside it), a third smaller
+    __table_args__ = ({**MYSQL_TABLE_ARGS, "sqlite_with_rowid": False},)
+
+    line_key: Mapped[bytes] = mapped_column(KeyBytes, primary_key=True, autoincrement=False)
+    site_id: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class User(db.Model):

@@ -11,9 +11,12 @@ them. Each step has one job, in this order:
    referrer's host);
 3. ``resolve_sites``: the registered site of each row (contract section 8),
    dropping rows of no site under the reason ``unknown_site``;
-4. ``count_bots``: bots are stored flagged and counted under ``bot``;
-5. ``stitch``: each visit's place in its visitor's session on its site;
-6. ``insert``: one ``executemany`` per table.
+4. ``skip_duplicates``: rows of log lines stored before (an ``import_key``
+   hint already in ``import_keys``) are dropped under ``duplicate``; the
+   others' keys are stored with them;
+5. ``count_bots``: bots are stored flagged and counted under ``bot``;
+6. ``stitch``: each visit's place in its visitor's session on its site;
+7. ``insert``: one ``executemany`` per table.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -23,28 +26,35 @@ failure starts from the same input.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.engine import Engine
 
 from crumby.ingest.counters import Counters, counters_for
 from crumby.ingest.sessions import stitch_batch
-from crumby.models import Event, Visit, url_host, url_path
+from crumby.models import Event, ImportKey, Visit, url_host, url_path
 from crumby.sites import Directory
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+IMPORT_KEYS: Table = ImportKey.__table__  # type: ignore[assignment]
 #: keys a row may carry that are not columns: the ``site`` hit parameter, for events
 #: the page that sent them (the Referer header) when ``dl`` is missing, whether the
-#: hit asked not to be tracked (``DNT: 1`` or ``Sec-GPC: 1``), and ``site_only``
-#: (true: only ``site_hint`` names the site, as a Measurement Protocol ``tid`` does;
-#: a hint that is no registered site drops the row)
-HINTS = ("site_hint", "page_hint", "dnt_hint", "site_only")
+#: hit asked not to be tracked (``DNT: 1`` or ``Sec-GPC: 1``), ``site_only`` (true:
+#: only ``site_hint`` names the site, as a Measurement Protocol ``tid`` does; a hint
+#: that is no registered site drops the row), and for rows of log lines the line's
+#: identity (``crumby.imports``), which ``skip_duplicates`` turns into its import key
+HINTS = ("site_hint", "page_hint", "dnt_hint", "site_only", "import_key")
+#: import keys looked up per statement
+KEY_CHUNK = 500
+EPOCH = dt.datetime(1970, 1, 1)
 #: rows per transaction for bulk writers (``store``)
 CHUNK = 1000
 
@@ -123,6 +133,75 @@ def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
         setattr(batch, name, kept)
 
 
+def import_key(site_id: int, when: dt.datetime, line: bytes) -> bytes:
+    """The stored key of a log line's row: its time (4 bytes) and a 12-byte hash of site and line.
+
+    ``when`` is naive UTC; times before 1970 (none in a real log) count as 1970.
+    """
+    seconds = max(int((when - EPOCH).total_seconds()), 0) & 0xFFFFFFFF
+    digest = hashlib.blake2b(line, digest_size=12, key=site_id.to_bytes(8, "big")).digest()
+    return seconds.to_bytes(4, "big") + digest
+
+
+def stored_keys(connection: Connection, keys: Iterable[bytes]) -> set[bytes]:
+    """Which of ``keys`` are in ``import_keys``, by their unique index.
+
+    Keys lead with their line's time, so lines newer than every stored one
+    (a log read in time order, syslog's live lines) need only one look at
+    the index's last entry instead of a lookup each.
+    """
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    # ORDER BY ... LIMIT 1 rather than MAX(): PostgreSQL has no MAX of bytea
+    newest = connection.execute(
+        select(IMPORT_KEYS.c.line_key).order_by(IMPORT_KEYS.c.line_key.desc()).limit(1)
+    ).scalar()
+    if newest is None or min(wanted) > bytes(newest):
+        return set()
+    statement = select(IMPORT_KEYS.c.line_key).where(
+        IMPORT_KEYS.c.line_key.in_(bindparam("keys", expanding=True))
+    )
+    found: set[bytes] = set()
+    for begin in range(0, len(wanted), KEY_CHUNK):
+        chunk = wanted[begin : begin + KEY_CHUNK]
+        found.update(bytes(key) for (key,) in connection.execute(statement, {"keys": chunk}))
+    return found
+
+
+def skip_duplicates(pipeline: Pipeline, batch: Batch) -> None:
+    """Rows of log lines stored before are dropped as ``duplicate``; the rest claim their keys.
+
+    The keys are inserted in the transaction that stores the rows, so a
+    line's key exists exactly when its row does. Two imports of the same lines
+    at once: the second one's insert of a key fails on the unique index (after
+    waiting for the first to commit), and its batch, retried, finds the keys.
+    """
+    for name in ("visits", "events"):
+        rows = getattr(batch, name)
+        keys: dict[int, bytes] = {}
+        for row in rows:
+            line = batch.hints.get(id(row), {}).get("import_key")
+            if line is not None:
+                keys[id(row)] = import_key(row["site_id"], row["datetime"], line)
+        if not keys:
+            continue
+        seen = stored_keys(batch.connection, keys.values())
+        kept, claimed = [], []
+        for row in rows:
+            key = keys.get(id(row))
+            if key is not None:
+                if key in seen:
+                    batch.dropped["duplicate"] += 1
+                    continue
+                seen.add(key)  # the same line twice in one batch: once
+                claimed.append({"line_key": key, "site_id": row["site_id"]})
+            kept.append(row)
+        setattr(batch, name, kept)
+        if claimed:
+            batch.connection.execute(IMPORT_KEYS.insert(), claimed)
+
+
 def count_bots(pipeline: Pipeline, batch: Batch) -> None:
     """Bots are stored flagged (reports leave them out) and counted under ``bot``."""
     for _table, row in batch.rows():
@@ -144,7 +223,15 @@ def insert(pipeline: Pipeline, batch: Batch) -> None:
             batch.stored[table.name] += len(rows)
 
 
-STEPS: tuple[Step, ...] = (drop_dnt, derive, resolve_sites, count_bots, stitch, insert)
+STEPS: tuple[Step, ...] = (
+    drop_dnt,
+    derive,
+    resolve_sites,
+    skip_duplicates,
+    count_bots,
+    stitch,
+    insert,
+)
 
 
 class Pipeline:
@@ -268,14 +355,24 @@ def _app_pipeline(app: Flask) -> Pipeline:
 def _without_empty_columns(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Leave out the columns empty in every row, rather than have the driver quote NULLs.
 
-    Most of a visit's 40 columns are empty (no geo, no campaign).
+    Most of a visit's 40 columns are empty (no geo, no campaign). The rows
+    (the pipeline's own copies) are changed in place, and only where they
+    differ from the batch's columns: an ``executemany`` needs one set of keys.
     """
-    keys = {key for row in rows for key, value in row.items() if value is not None}
-    if all(row.keys() == keys for row in rows):
-        return rows
-    # a key some rows lack takes the column's own default, as a single insert would
-    defaults = _defaults(table)
-    return [{key: row.get(key, defaults.get(key)) for key in keys} for row in rows]
+    present: set[str] = set().union(*rows)
+    keys = {key for key in present if any(row.get(key) is not None for row in rows)}
+    defaults = None
+    for row in rows:
+        if row.keys() != keys:
+            for key in [key for key in row if key not in keys]:
+                del row[key]
+            missing = keys - row.keys()
+            if missing:
+                # a key some rows lack takes the column's own default, as a single insert would
+                defaults = defaults if defaults is not None else _defaults(table)
+                for key in missing:
+                    row[key] = defaults.get(key)
+    return rows
 
 
 def _defaults(table: Table) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.engine import Engine
 
-from crumby.models import HOST_LENGTH, ApiToken, Event, Site, Visit, utcnow
+from crumby.models import HOST_LENGTH, ApiToken, Event, ImportKey, Site, Visit, utcnow
 from crumby.sites import localtime
 from crumby.sites.info import SiteInfo
 
@@ -156,7 +156,7 @@ def count_rows(connection: Connection, site: SiteInfo) -> tuple[int, int]:
 
 
 def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
-    """Remove a site with all its visits and events; returns it and the rows deleted.
+    """Remove a site with all its visits, events and import keys; returns it and the rows deleted.
 
     API tokens limited to the site go too. Rows go in chunks of DELETE_CHUNK
     so that no single statement holds a huge transaction's locks; the caller
@@ -180,6 +180,8 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
         counts.append(gone)
     # a token for this site must not pass to a later site that gets the same id
     connection.execute(delete(ApiToken).where(ApiToken.site_id == site.id))
+    # the keys of its imported log lines: importing them again after re-adding it stores them
+    connection.execute(delete(ImportKey).where(ImportKey.site_id == site.id))
     connection.execute(delete(Site).where(Site.id == site.id))
     return site, counts[0], counts[1]
 
