@@ -16,6 +16,14 @@ database beside the one the URL names for MySQL/PostgreSQL, dropped after)
 and prints its lines per second, wall and CPU time, and what it stored. A
 second run of the same file measures an import whose lines are all stored
 already (every one a duplicate).
+
+    .venv/bin/python bench/ingest_log.py --syslog 100000    # needs nginx and ab
+
+measures ``crumby syslog`` instead: nginx, configured with README's
+``log_format`` and ``access_log`` lines, answers that many requests from
+``ab`` and sends its log to the listener, which stores the page views under
+one site; it prints how fast nginx answered, how fast the listener stored
+them and how many it dropped because the database fell behind.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ import random
 import re
 import resource
 import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -182,6 +193,100 @@ def field(output: str, name: str) -> int:
     return int(match[1]) if match else -1
 
 
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def readme_nginx_lines(port: int) -> tuple[str, str]:
+    """README's nginx block: the ``http``-level lines, and the ``access_log`` line for ``port``."""
+    text = (HERE.parent / "README.md").read_text()
+    block = text.split("<!-- nginx-syslog -->", 1)[1].split("```nginx\n", 1)[1].split("```")[0]
+    access = next(line for line in block.splitlines() if line.startswith("access_log syslog:"))
+    return block.replace(access, ""), access.replace("127.0.0.1:65140", f"127.0.0.1:{port}")
+
+
+def syslog_rate(requests: int, env: dict[str, str], tmp: Path) -> None:
+    """nginx answers ``requests`` pages (ab) and logs them to ``crumby syslog``: how fast
+    the listener stores them, and how many it drops."""
+    ab, nginx = shutil.which("ab"), shutil.which("nginx") or "/usr/sbin/nginx"
+    if not ab or not Path(nginx).exists():
+        sys.exit("--syslog needs nginx and ab (apt-get install nginx apache2-utils)")
+    udp, web = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+    log = tmp / "syslog.err"
+    listener = subprocess.Popen(
+        [sys.executable, "-c", "from crumby.cli import main; main()", "syslog"]
+        + ["--port", str(udp), "--site", SITE, "--stats-seconds", "0.5"],
+        env=env,
+        stderr=log.open("w"),
+    )
+    http_part, access = readme_nginx_lines(udp)
+    (tmp / "temp").mkdir()
+    config = tmp / "nginx.conf"
+    config.write_text(
+        f"daemon off; pid {tmp / 'nginx.pid'}; error_log {tmp / 'nginx-error.log'};\n"
+        + ("user root;\n" if os.geteuid() == 0 else "")
+        + "events { worker_connections 1024; }\n"
+        + f"http {{ access_log off; client_body_temp_path {tmp / 'temp'};\n{http_part}\n"
+        + f"server {{ listen 127.0.0.1:{web}; {access}\n"
+        + 'location / { default_type text/html; return 200 "a page\\n"; } } }\n'
+    )
+    server = subprocess.Popen([nginx, "-c", str(config), "-p", str(tmp)])
+
+    def counts() -> dict[str, int]:
+        lines = re.findall(r"received (\d+), stored (\d+), .* dropped (\d+)", log.read_text())
+        received, stored, dropped = (int(n) for n in lines[-1]) if lines else (0, 0, 0)
+        return {"received": received, "stored": stored, "dropped": dropped}
+
+    try:
+        deadline = time.monotonic() + 60
+        while "listening on udp" not in log.read_text() or not _answers(web):
+            if time.monotonic() > deadline or listener.poll() is not None:
+                sys.exit(f"the listener or nginx did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [ab, "-q", "-k", "-c", "16", "-n", str(requests), "-H", f"User-Agent: {AGENTS[0]}"]
+            + [f"http://127.0.0.1:{web}/page"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        answered = time.perf_counter() - started
+        rate = re.search(r"Requests per second:\s+([\d.]+)", result.stdout)
+        last, settled = counts(), time.perf_counter()
+        while time.perf_counter() - settled < 3:  # until the counts stop moving
+            time.sleep(0.5)
+            now = counts()
+            if now != last:
+                last, settled = now, time.perf_counter()
+        stored_in = settled - started
+    finally:
+        server.send_signal(signal.SIGQUIT)
+        server.wait(30)
+        listener.send_signal(signal.SIGTERM)
+        listener.wait(60)
+    final = counts()
+    print(
+        f"syslog: nginx answered {requests} pages in {answered:.1f} s "
+        f"({float(rate[1]) if rate else 0:.0f}/s, ab -c 16)"
+    )
+    print(
+        f"  the listener received {final['received']}, stored {final['stored']} "
+        f"({final['stored'] / stored_in:.0f}/s over {stored_in:.1f} s), "
+        f"dropped {final['dropped']} (queue full)"
+    )
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), 1):
+            return True
+    except OSError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -191,16 +296,26 @@ def main() -> None:
         help="sqlite (a temporary file), or a mysql+pymysql:// or postgresql+psycopg:// URL "
         "of a server where the benchmark may create a database",
     )
+    parser.add_argument(
+        "--syslog",
+        type=int,
+        metavar="REQUESTS",
+        help="instead: measure crumby syslog behind nginx with this many requests",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="crumby-bench-log-") as folder:
         tmp = Path(folder)
+        tmp.chmod(0o755)  # nginx's workers read nothing here, but may need to look
         log = tmp / "access.log"
-        started = time.perf_counter()
-        generate(log, args.lines)
-        print(
-            f"generated {args.lines} lines ({log.stat().st_size / 1e6:.0f} MB) "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
+        if args.syslog:
+            args.lines = 0
+        if args.lines:
+            started = time.perf_counter()
+            generate(log, args.lines)
+            print(
+                f"generated {args.lines} lines ({log.stat().st_size / 1e6:.0f} MB) "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
         admin = name = None
         if args.database == "sqlite":
             url = f"sqlite:///{tmp / 'crumby.db'}"
@@ -217,6 +332,9 @@ def main() -> None:
             crumby(["addsite", SITE], env)
             shown = sa.engine.make_url(url).render_as_string(hide_password=True)
             print(f"database: {shown}")
+            if args.syslog:
+                syslog_rate(args.syslog, env, tmp)
+                return
             print(f"{'run':<22}{'lines/s':>10}{'wall s':>9}{'CPU s':>8}{'stored':>9}{'skipped':>9}")
             for label in ("import", "again (duplicates)"):
                 output, wall, cpu = crumby(["ingest-log", "--site", SITE, str(log)], env)

@@ -198,6 +198,29 @@ def test_memory_stays_bounded_while_the_database_is_slow(app, site):
     assert "dropped 240" in listener.status()
 
 
+def test_datagrams_the_socket_buffer_lost_are_counted_as_dropped(app, site):
+    when = dt.datetime(2024, 10, 1, 12, tzinfo=dt.UTC)
+    with app.app_context():
+        listener = SyslogListener(LogImporter(app, db.engine), "127.0.0.1", 0, batch_lines=50)
+    # a tiny buffer, and nobody reading yet: the kernel keeps a few and drops the rest
+    listener.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lines = [syslog(json_line(f"/k{n}", when + dt.timedelta(seconds=n))) for n in range(200)]
+    send(listener.address, lines)
+    thread = start(listener)
+    try:
+        wait_for(lambda: listener.received > 0, 10, "the buffered datagrams")
+        time.sleep(0.3)
+        # the next datagram carries the kernel's count of those it dropped
+        send(listener.address, [syslog(json_line("/last", when + dt.timedelta(hours=1)))])
+        wait_for(lambda: listener.overflowed > 0, 10, "the drop count")
+        assert listener.received + listener.overflowed == 201
+        assert f"dropped {listener.overflowed}" in listener.status()
+    finally:
+        listener.stop()
+        thread.join(30)
+    assert len(stored(app)) == listener.received
+
+
 def test_a_batch_the_database_refuses_is_tried_again(app, site):
     when = dt.datetime(2024, 10, 1, 12, tzinfo=dt.UTC)
     reports: list[str] = []
