@@ -203,3 +203,11 @@ def test_fold_host_matches_what_pages_send():
     assert fold_host("WWW.Example.org") == "example.org"
     with pytest.raises(SiteError):
         normalize_host("example.org:443")
+
+
+def test_find_site_answers_none_for_text_no_host_can_hold(app):
+    from crumby.sites import find_site
+
+    with app.app_context(), db.engine.connect() as connection:
+        for text in ("\x00", "a\x00.example", "tab\there.example", "x" * 300, ""):
+            assert find_site(connection, text) is None

@@ -91,7 +91,8 @@ def find_site(connection: Connection, host: str) -> SiteInfo | None:
         key = normalize_host(host)
     except SiteError:
         key = fold_host(host or "")
-        if not key:
+        # no stored host holds a control character (PostgreSQL refuses NUL in text outright)
+        if not key or len(key) > HOST_LENGTH or not key.isprintable():
             return None
     row = connection.execute(select(*_COLUMNS).where(Site.host == key)).first()
     return _row_info(row) if row else None
