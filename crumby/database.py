@@ -68,9 +68,9 @@ def _v3_sites(connection: Connection) -> None:
     private, as contract section 5 says). An event without a page URL goes to
     its visitor's site, a row with no host at all to the only site, or to
     ``unattributed.invalid`` when there are several: nothing is lost.
-    Sessions are re-stitched per site.
+    Sessions are re-stitched per site by version 6, which stitches every view
+    again anyway (the stitching code is today's, and needs version 6's columns).
     """
-    from crumby.ingest.sessions import restitch
     from crumby.sites.registry import fold_host
 
     spec = spec_of(connection)
@@ -156,7 +156,6 @@ def _v3_sites(connection: Connection) -> None:
     for table in ("visits", "events"):
         kind = db.metadata.tables[table].c.site_id.type.compile(dialect=connection.dialect)
         spec.require_column(connection, table, "site_id", kind)
-    restitch(connection, everything=True)
 
 
 def _fallback_site(
@@ -241,12 +240,27 @@ def _v5_token_scopes(connection: Connection) -> None:
         )
 
 
+def _v6_session_attributes(connection: Connection) -> None:
+    """Version 6: each view carries its session's attributes (filters, contract section 9).
+
+    ``entry_page``, ``entry_source`` and ``entry_utm_*`` are added and filled
+    by re-stitching every visitor's views, 500 visitors per statement (and
+    views without a visitor id in chunks of rows), so that filtering by a
+    session attribute never has to find a session's entry view.
+    """
+    from crumby.ingest.sessions import ENTRY_COLUMNS, restitch
+
+    _add_columns(connection, "visits", list(ENTRY_COLUMNS))
+    restitch(connection, everything=True)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
     _v3_sites,
     _v4_import_keys,
     _v5_token_scopes,
+    _v6_session_attributes,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

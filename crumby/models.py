@@ -77,6 +77,35 @@ def url_path(url: str | None) -> str | None:
     return parts.path or "/"
 
 
+#: a view without a referrer, or one whose referrer is a page of the same host
+DIRECT = "(direct)"
+
+
+def without_www(host: str) -> str:
+    """A host without its leading ``www.``, as sources are named."""
+    return host[4:] if host.startswith("www.") else host
+
+
+def view_source(
+    referrer: str | None, referrer_host: str | None, doc_host: str | None
+) -> str | None:
+    """Where a view came from: the referring host without ``www.``, or ``(direct)``.
+
+    The same definition as the ``referrers`` report's ``source`` column, so that
+    a row of that report, used as a ``source`` filter, matches what it counts:
+    no referrer is ``(direct)``; a referrer of the page's own host (a link
+    within the site, say in a tab left open past a session's end) is too; a
+    referrer without a host that can be read is None.
+    """
+    if not referrer:
+        return DIRECT
+    if referrer_host is None:
+        return None
+    if referrer_host == doc_host:
+        return DIRECT
+    return without_www(referrer_host)
+
+
 class Site(db.Model):
     """A registered host name whose hits Crumby stores, with its time zone and visibility."""
 
@@ -147,6 +176,14 @@ class Visit(db.Model):
     session_start: Mapped[dt.datetime | None] = mapped_column(DateTime)
     session_seq: Mapped[int | None] = mapped_column(Integer)
     session_gap: Mapped[float | None] = mapped_column(Double)
+    #: the session's attributes, copied from its entry view to each of its views when they
+    #: are stitched (``crumby.ingest.sessions``), so that a filter on them needs no join:
+    #: the entry's path, its source (``session_source``) and its campaign parameters
+    entry_page: Mapped[str | None] = mapped_column(String(2048))
+    entry_source: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
+    entry_utm_source: Mapped[str | None] = mapped_column(String(255))
+    entry_utm_medium: Mapped[str | None] = mapped_column(String(255))
+    entry_utm_campaign: Mapped[str | None] = mapped_column(String(255))
 
 
 class Event(db.Model):

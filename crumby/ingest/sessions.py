@@ -5,7 +5,12 @@ A session is one visitor's views on one site with gaps of at most ``SESSION_TIME
 
 - ``session_start``: when the session's first view (its entry) happened;
 - ``session_seq``: the view's place in the session, 1 for the entry;
-- ``session_gap``: seconds since the session's previous view, 0 for the entry.
+- ``session_gap``: seconds since the session's previous view, 0 for the entry;
+- ``entry_page``, ``entry_source``, ``entry_utm_source``, ``entry_utm_medium``,
+  ``entry_utm_campaign``: the session's attributes, those of its entry view (its
+  path, its source as ``crumby.models.view_source`` names it, its campaign), so
+  that a report narrowed to sessions from somewhere (``source=news.example``)
+  filters views by their own columns instead of finding each session's entry.
 
 A report then counts sessions as entry views, one-view sessions (bounces) as
 entries minus second views, and a session's length as the sum of its gaps:
@@ -50,7 +55,7 @@ from sqlalchemy import (
     update,
 )
 
-from crumby.models import Visit
+from crumby.models import Visit, view_source
 from crumby.store import spec_of
 
 #: a view more than this many seconds after the visitor's previous one starts a new session
@@ -60,26 +65,52 @@ SESSION_TIMEOUT = 1800
 CHUNK = 500
 
 
+#: the session attributes every view carries, copied from the session's entry view
+ENTRY_COLUMNS = (
+    "entry_page",
+    "entry_source",
+    "entry_utm_source",
+    "entry_utm_medium",
+    "entry_utm_campaign",
+)
+Entry = tuple[str | None, str | None, str | None, str | None, str | None]
+
+
+def entry_of(view: dict[str, Any]) -> Entry:
+    """The session attributes a view gives its session when it is the entry (ENTRY_COLUMNS)."""
+    return (
+        view.get("doc_path"),
+        view_source(view.get("referrer"), view.get("referrer_host"), view.get("doc_host")),
+        view.get("utm_source"),
+        view.get("utm_medium"),
+        view.get("utm_campaign"),
+    )
+
+
 class Last(NamedTuple):
-    """A visitor's newest view: when it happened, its session's start, its place in it."""
+    """A visitor's newest view: when it happened, its session's start, its place in it, and
+    the session's attributes (ENTRY_COLUMNS)."""
 
     datetime: dt.datetime
     start: dt.datetime
     seq: int
+    entry: Entry | None = None
 
 
-def follow(last: Last | None, when: dt.datetime) -> tuple[Last, float]:
+def follow(last: Last | None, when: dt.datetime, entry: Entry | None = None) -> tuple[Last, float]:
     """Where a view at ``when`` stands after the visitor's ``last`` view, and the gap before it.
 
-    A view that arrives out of order (stored by another process a moment
-    later) continues the session with a gap of 0 rather than a negative one.
+    ``entry`` is the view's own session attributes, which it keeps when it
+    starts a session; a view that continues one takes the session's. A view
+    that arrives out of order (stored by another process a moment later)
+    continues the session with a gap of 0 rather than a negative one.
     """
     if last is not None:
         gap = (when - last.datetime).total_seconds()
         if gap <= SESSION_TIMEOUT:
             newest = when if when > last.datetime else last.datetime
-            return Last(newest, last.start, last.seq + 1), round(max(gap, 0.0), 3)
-    return Last(when, when, 1), 0.0
+            return Last(newest, last.start, last.seq + 1, last.entry), round(max(gap, 0.0), 3)
+    return Last(when, when, 1, entry), 0.0
 
 
 #: how many views per visitor (on average over a chunk) the first, cheap lookup reads before
@@ -90,9 +121,12 @@ VIEWS_PER_VISITOR = 8
 #: cache then keeps them too)
 PROBE_SIZES = (1, 4, 16, 64, 200, CHUNK)
 
+_ENTRY_SQL = ", ".join(ENTRY_COLUMNS)
 _PROBE = (
-    "SELECT cid, datetime, session_start, session_seq FROM ("
-    "SELECT v.cid, v.datetime, v.session_start, v.session_seq FROM visits v "
+    f"SELECT cid, datetime, session_start, session_seq, {_ENTRY_SQL} FROM ("
+    "SELECT v.cid, v.datetime, v.session_start, v.session_seq, "
+    + ", ".join(f"v.{name}" for name in ENTRY_COLUMNS)
+    + " FROM visits v "
     "WHERE v.site_id = :site_id AND v.cid = :cid{n} AND v.datetime >= :since "
     "AND v.session_seq IS NOT NULL ORDER BY v.datetime DESC, v.id DESC LIMIT 1) p{n}"
 )
@@ -115,6 +149,7 @@ def _recent_views_statement() -> Select:
             visits.c.id,
             visits.c.session_start,
             visits.c.session_seq,
+            *(visits.c[name] for name in ENTRY_COLUMNS),
         )
         .where(
             visits.c.site_id == bindparam("site_id"),
@@ -144,7 +179,13 @@ def _newest_views_statement(count: int) -> TextualSelect:
     return (
         text(sql)
         .bindparams(bindparam("since", type_=DateTime()))
-        .columns(cid=String(), datetime=DateTime(), session_start=DateTime(), session_seq=Integer())
+        .columns(
+            cid=String(),
+            datetime=DateTime(),
+            session_start=DateTime(),
+            session_seq=Integer(),
+            **{name: String() for name in ENTRY_COLUMNS},
+        )
     )
 
 
@@ -169,18 +210,20 @@ def newest_views(
         ).all()
         if len(rows) < cap:  # all of them: the newest of each
             order: dict[str, tuple[dt.datetime, int]] = {}
-            for cid, when, id_, start, seq in rows:
+            for cid, when, id_, start, seq, *entry in rows:
                 if cid not in order or (when, id_) > order[cid]:
                     order[cid] = (when, id_)
-                    found[cid] = Last(when, start, seq)
+                    found[cid] = Last(when, start, seq, tuple(entry))
             continue
         size = next(size for size in PROBE_SIZES if size >= len(chunk))
         chunk += chunk[-1:] * (size - len(chunk))  # padding repeats a visitor: same answer
         params: dict[str, Any] = {f"cid{n}": cid for n, cid in enumerate(chunk)}
         params["since"] = since
         params["site_id"] = site_id
-        for cid, when, start, seq in connection.execute(_newest_views_statement(size), params):
-            found[cid] = Last(when, start, seq)
+        for cid, when, start, seq, *entry in connection.execute(
+            _newest_views_statement(size), params
+        ):
+            found[cid] = Last(when, start, seq, tuple(entry))
     return found
 
 
@@ -204,12 +247,15 @@ def _stitch_site(connection: Connection, site_id: int, rows: list[dict[str, Any]
     last = newest_views(connection, site_id, (row.get("cid") for row in rows), since)
     for row in sorted(rows, key=lambda row: row["datetime"]):
         cid = row.get("cid")
-        current, gap = follow(last.get(cid) if cid is not None else None, row["datetime"])
+        current, gap = follow(
+            last.get(cid) if cid is not None else None, row["datetime"], entry_of(row)
+        )
         if cid is not None:
             last[cid] = current
         row["session_start"] = current.start
         row["session_seq"] = current.seq
         row["session_gap"] = gap
+        row.update(zip(ENTRY_COLUMNS, current.entry or entry_of(row), strict=True))
 
 
 def restitch(connection: Connection, everything: bool = False) -> int:
@@ -220,17 +266,66 @@ def restitch(connection: Connection, everything: bool = False) -> int:
     """
     visits = Visit.__table__
     spec_of(connection).analyze(connection, "visits")
-    alone = connection.execute(
-        update(visits)
-        .where(visits.c.cid.is_(None), true() if everything else _unstitched())
-        .values(session_start=visits.c.datetime, session_seq=1, session_gap=0.0)
-    )
-    changed = max(alone.rowcount, 0)  # a driver that cannot tell says -1
+    changed = _restitch_alone(connection, true() if everything else _unstitched())
     wanted = select(visits.c.site_id, visits.c.cid).where(visits.c.cid.is_not(None))
     if not everything:
         wanted = wanted.where(_unstitched())
     pairs = connection.execute(wanted.distinct()).all()
     return changed + restitch_visitors(connection, pairs)
+
+
+#: what a view's own session attributes are read from (``entry_of``)
+_VIEW_COLUMNS = (
+    "doc_path",
+    "referrer",
+    "referrer_host",
+    "doc_host",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+)
+
+
+def _update_statement() -> Any:
+    visits = Visit.__table__
+    return (
+        update(visits)
+        .where(visits.c.id == bindparam("_id"))
+        .values(
+            session_start=bindparam("_start"),
+            session_seq=bindparam("_seq"),
+            session_gap=bindparam("_gap"),
+            **{name: bindparam(f"_{name}") for name in ENTRY_COLUMNS},
+        )
+    )
+
+
+def _update(id_: int, last: Last, gap: float) -> dict[str, Any]:
+    values = {"_id": id_, "_start": last.start, "_seq": last.seq, "_gap": gap}
+    values.update(zip((f"_{name}" for name in ENTRY_COLUMNS), last.entry or (), strict=True))
+    return values
+
+
+def _restitch_alone(connection: Connection, condition: ColumnElement[bool]) -> int:
+    """Views without a visitor id (matching ``condition``) as sessions of their own, in chunks."""
+    visits = Visit.__table__
+    statement = _update_statement()
+    changed, after = 0, None
+    while True:
+        query = select(visits.c.id, visits.c.datetime, *(visits.c[n] for n in _VIEW_COLUMNS))
+        query = query.where(visits.c.cid.is_(None), condition)
+        if after is not None:
+            query = query.where(visits.c.id > after)
+        rows = connection.execute(query.order_by(visits.c.id).limit(CHUNK)).all()
+        if not rows:
+            return changed
+        after = rows[-1][0]
+        updates = []
+        for id_, when, *cells in rows:
+            last, gap = follow(None, when, entry_of(dict(zip(_VIEW_COLUMNS, cells, strict=True))))
+            updates.append(_update(id_, last, gap))
+        connection.execute(statement, updates)
+        changed += len(updates)
 
 
 def restitch_visitors(connection: Connection, pairs: Iterable[tuple[int, str | None]]) -> int:
@@ -245,16 +340,7 @@ def restitch_visitors(connection: Connection, pairs: Iterable[tuple[int, str | N
     for site_id, cid in pairs:
         if cid is not None:
             by_site.setdefault(site_id, set()).add(cid)
-    visits = Visit.__table__
-    statement = (
-        update(visits)
-        .where(visits.c.id == bindparam("_id"))
-        .values(
-            session_start=bindparam("_start"),
-            session_seq=bindparam("_seq"),
-            session_gap=bindparam("_gap"),
-        )
-    )
+    statement = _update_statement()
     changed = 0
     for site_id, cid_set in sorted(by_site.items()):
         cids = sorted(cid_set)
@@ -287,15 +373,19 @@ def _restitch(connection: Connection, site_id: int, cids: list[str]) -> Iterable
             visits.c.session_start,
             visits.c.session_seq,
             visits.c.session_gap,
+            *(visits.c[name] for name in ENTRY_COLUMNS),
+            *(visits.c[name] for name in _VIEW_COLUMNS),
         )
         .where(visits.c.site_id == site_id, visits.c.cid.in_(cids))
         .order_by(visits.c.cid, visits.c.datetime, visits.c.id)
     )
+    width = len(ENTRY_COLUMNS)
     last: Last | None = None
     previous_cid = None
-    for id_, cid, when, start, seq, gap in rows:
+    for id_, cid, when, start, seq, gap, *cells in rows:
         if cid != previous_cid:
             last, previous_cid = None, cid
-        last, new_gap = follow(last, when)
-        if (start, seq, gap) != (last.start, last.seq, new_gap):
-            yield {"_id": id_, "_start": last.start, "_seq": last.seq, "_gap": new_gap}
+        stored, own = tuple(cells[:width]), dict(zip(_VIEW_COLUMNS, cells[width:], strict=True))
+        last, new_gap = follow(last, when, entry_of(own))
+        if (start, seq, gap, stored) != (last.start, last.seq, new_gap, last.entry):
+            yield _update(id_, last, new_gap)
