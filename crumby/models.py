@@ -178,12 +178,21 @@ class Visit(db.Model):
     session_gap: Mapped[float | None] = mapped_column(Double)
     #: the session's attributes, copied from its entry view to each of its views when they
     #: are stitched (``crumby.ingest.sessions``), so that a filter on them needs no join:
-    #: the entry's path, its source (``session_source``) and its campaign parameters
+    #: the entry's path, its source (``view_source``) and its campaign parameters (the
+    #: session filters), and the entry's place, browser, OS, device and language (for
+    #: counting whole sessions under a view filter)
     entry_page: Mapped[str | None] = mapped_column(String(2048))
     entry_source: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
     entry_utm_source: Mapped[str | None] = mapped_column(String(255))
     entry_utm_medium: Mapped[str | None] = mapped_column(String(255))
     entry_utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    entry_country: Mapped[str | None] = mapped_column(String(2))
+    entry_region: Mapped[str | None] = mapped_column(String(128))
+    entry_city: Mapped[str | None] = mapped_column(String(128))
+    entry_browser: Mapped[str | None] = mapped_column(String(64))
+    entry_os: Mapped[str | None] = mapped_column(String(64))
+    entry_device: Mapped[str | None] = mapped_column(String(16))
+    entry_language: Mapped[str | None] = mapped_column(String(35))
 
 
 class Event(db.Model):

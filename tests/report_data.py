@@ -527,8 +527,8 @@ def expect(
         ]
     if name == "private/referrers":
 
-        def source(r):
-            return "(direct)" if not r["referrer"] else host(r["referrer"])
+        def source(r):  # the referring host without www.
+            return "(direct)" if not r["referrer"] else host(r["referrer"]).removeprefix("www.")
 
         kept = [r for r in rows if not r["referrer"] or host(r["referrer"]) != host(r["doc_uri"])]
         return [[k, n] for k, n in Counter(source(r) for r in kept).items()]

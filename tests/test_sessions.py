@@ -232,7 +232,7 @@ def test_newest_views_finds_each_visitors_last_view_among_many(app, site):
         recent = newest_views(conn, site.id, wanted, since=T + _minutes(5))
         elsewhere = newest_views(conn, other.id, wanted, since=T)
     assert len(found) == count
-    home = ("/", "(direct)", None, None, None)  # the session's attributes, from its entry
+    home = ("/", "(direct)") + (None,) * 10  # the session's attributes, from its entry
     assert found["v3"] == Last(T + _minutes(4), T, 2, home)
     assert all(found[f"v{n}"].datetime == T + _minutes(n % 7 + 1) for n in range(count))
     # only views since the given time: those that could still continue a session

@@ -6,11 +6,14 @@ A session is one visitor's views on one site with gaps of at most ``SESSION_TIME
 - ``session_start``: when the session's first view (its entry) happened;
 - ``session_seq``: the view's place in the session, 1 for the entry;
 - ``session_gap``: seconds since the session's previous view, 0 for the entry;
-- ``entry_page``, ``entry_source``, ``entry_utm_source``, ``entry_utm_medium``,
-  ``entry_utm_campaign``: the session's attributes, those of its entry view (its
-  path, its source as ``crumby.models.view_source`` names it, its campaign), so
-  that a report narrowed to sessions from somewhere (``source=news.example``)
-  filters views by their own columns instead of finding each session's entry.
+- ``entry_page``, ``entry_source``, ``entry_utm_*`` and ``entry_country``,
+  ``entry_region``, ``entry_city``, ``entry_browser``, ``entry_os``,
+  ``entry_device``, ``entry_language`` (``ENTRY_COLUMNS``): the session's
+  attributes, those of its entry view (its path, its source as
+  ``crumby.models.view_source`` names it, its campaign, where and on what it
+  was seen), so that a report narrowed to sessions from somewhere
+  (``source=news.example``), or counting whole sessions under a view filter,
+  reads each view's own columns instead of finding each session's entry.
 
 A report then counts sessions as entry views, one-view sessions (bounces) as
 entries minus second views, and a session's length as the sum of its gaps:
@@ -72,19 +75,34 @@ ENTRY_COLUMNS = (
     "entry_utm_source",
     "entry_utm_medium",
     "entry_utm_campaign",
+    "entry_country",
+    "entry_region",
+    "entry_city",
+    "entry_browser",
+    "entry_os",
+    "entry_device",
+    "entry_language",
 )
-Entry = tuple[str | None, str | None, str | None, str | None, str | None]
+#: the view's own column that each entry column after the first two copies
+_COPIED = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "country",
+    "subdivision_1",
+    "city",
+    "browser",
+    "platform",
+    "device",
+    "lang",
+)
+Entry = tuple[str | None, ...]
 
 
 def entry_of(view: dict[str, Any]) -> Entry:
     """The session attributes a view gives its session when it is the entry (ENTRY_COLUMNS)."""
-    return (
-        view.get("doc_path"),
-        view_source(view.get("referrer"), view.get("referrer_host"), view.get("doc_host")),
-        view.get("utm_source"),
-        view.get("utm_medium"),
-        view.get("utm_campaign"),
-    )
+    source = view_source(view.get("referrer"), view.get("referrer_host"), view.get("doc_host"))
+    return (view.get("doc_path"), source, *(view.get(name) for name in _COPIED))
 
 
 class Last(NamedTuple):
@@ -275,15 +293,7 @@ def restitch(connection: Connection, everything: bool = False) -> int:
 
 
 #: what a view's own session attributes are read from (``entry_of``)
-_VIEW_COLUMNS = (
-    "doc_path",
-    "referrer",
-    "referrer_host",
-    "doc_host",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-)
+_VIEW_COLUMNS = ("doc_path", "referrer", "referrer_host", "doc_host", *_COPIED)
 
 
 def _update_statement() -> Any:

@@ -13,6 +13,7 @@ from crumby.errors import json_error
 from crumby.reporting import bp
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, Query, get_query, list_queries
+from crumby.reporting.filters import FilterError, parse_filters
 from crumby.reporting.ranges import RangeError, parse_range, today
 from crumby.reporting.reports import QueryError, listed_chart, run_query
 from crumby.reporting.sitechoice import SiteChoiceError, choose_site, may_see, token_refusal
@@ -58,6 +59,8 @@ def describe_query(query: Query) -> dict[str, Any]:
         "description": query.description,
         "chart": listed_chart(query),
         "order": query.order,
+        # a custom query that never uses the filters helper: the dashboard marks its card
+        "ignores_filters": not query.uses_filters,
     }
 
 
@@ -104,7 +107,11 @@ def result(scope: str, name: str) -> Response:
     except RangeError as exc:
         return json_error(400, str(exc))
     try:
-        answer = run_query(query, site, t0, t1)
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        return json_error(400, str(exc), parameter=exc.parameter)
+    try:
+        answer = run_query(query, site, t0, t1, filters)
     except QueryError as exc:
         return json_error(exc.status, str(exc), query=query.key)
     if fmt == "csv":
@@ -125,6 +132,8 @@ def result(scope: str, name: str) -> Response:
             "timezone": site.timezone,
             "t0": t0.isoformat(),
             "t1": t1.isoformat(),
+            "filters": filters.as_dict(),
+            "ignores_filters": not answer.filtered,
         }
     )
     return _cache_headers(response, scope_of_answer, answer.max_age)

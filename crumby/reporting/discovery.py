@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from crumby.reporting.filters import uses_filters
 from crumby.reporting.metadata import (
     declared_chart,
     declared_order,
@@ -44,6 +45,8 @@ class Query:
     meta: dict[str, str] = field(default_factory=dict, compare=False)
     #: (mtime_ns, size) of the file when read: part of cache keys
     version: tuple[int, int] = (0, 0)
+    #: whether the file's template code uses ``filters``; one that does not ignores them
+    uses_filters: bool = True
 
     @property
     def key(self) -> str:
@@ -108,6 +111,7 @@ def _load(name: str, scope: str, path: Path) -> Query | None:
         order=declared_order(meta),
         meta=meta,
         version=version,
+        uses_filters=uses_filters(head),
     )
     _cache()[path] = (version, query)
     return query

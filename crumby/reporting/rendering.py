@@ -4,15 +4,15 @@ The templates get their own ``ImmutableSandboxedEnvironment`` (not Flask's
 HTML environment): no attribute tricks, no access to the app, no autoescaping
 of SQL. Jinja only shapes the SQL; the site and the range travel as bind
 parameters (``:site_id``, ``:t0``, ``:t1``, ``:t1_next``, ``:d0``, ``:d1``,
-``:now``). ``{{ t0 }}``/``{{ t1 }}`` render the already validated local date
-strings for authors who prefer them inline.
+``:now``, and ``:f_<name>`` for the active filters, which ``{{ filters("v") }}``
+renders as conditions: ``crumby.reporting.filters``). ``{{ t0 }}``/``{{ t1 }}``
+render the already validated local date strings for authors who prefer them inline.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,10 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from crumby.reporting import dialects
+from crumby.reporting.filters import FilterHelper, Filters
 from crumby.sites import localtime
 from crumby.sites.info import SiteInfo
+from crumby.store import spec_for
 
 #: the same rule SQLAlchemy's text() uses to find ``:name`` parameters
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
@@ -37,6 +39,8 @@ class Rendered:
 
     sql: str
     params: dict[str, Any]
+    #: whether the template called the ``filters`` helper (else it ignores the filters)
+    filtered: bool = False
 
 
 def environment() -> ImmutableSandboxedEnvironment:
@@ -61,16 +65,18 @@ def render(
     t0: dt.date,
     t1: dt.date,
     now: dt.datetime,
-    filters: Mapping[str, str] | None = None,
+    filters: Filters | None = None,
 ) -> Rendered:
     """Render a query template for a site and its local days t0..t1 (inclusive).
 
     ``:t0``, ``:t1`` and ``:t1_next`` are the UTC instants at which the local
     days t0, t1 and the day after t1 begin, for comparing with stored
     datetimes; ``:d0`` and ``:d1`` are the local dates themselves (midnight),
-    for the ``calendar`` table; ``:site_id`` is the site's id. Raises jinja2
-    errors or DialectError on a broken file.
+    for the ``calendar`` table; ``:site_id`` is the site's id; ``:f_<name>``
+    the value of each active filter. Raises jinja2 errors or DialectError on a
+    broken file.
     """
+    filters = filters or Filters()
     zone = site.timezone
     start = localtime.local_midnight_utc(zone, t0)
     end = localtime.local_midnight_utc(zone, t1 + dt.timedelta(days=1))
@@ -82,7 +88,9 @@ def render(
         "d0": dt.datetime.combine(t0, dt.time()),
         "d1": dt.datetime.combine(t1, dt.time()),
         "site_id": site.id,
+        **filters.bind_values(),
     }
+    helper = FilterHelper(filters, spec_for(dialect).equals)
     window = (min(start, now) - MARGIN, max(end, now) + MARGIN)
     context = {
         "t0": t0.isoformat(),
@@ -90,11 +98,13 @@ def render(
         "t1_next": (t1 + dt.timedelta(days=1)).isoformat(),
         "site": site.host,
         "timezone": zone,
-        "filters": dict(filters or {}),
+        "filters": helper,
         "dialect": dialect,
         **dialects.helpers(dialect, zone, *window, values),
     }
     text = environment().from_string(source).render(context)
     sql = strip_leading_comments(text).rstrip().rstrip(";").strip()
     used = set(_BIND.findall(sql))
-    return Rendered(sql=sql, params={k: v for k, v in values.items() if k in used})
+    return Rendered(
+        sql=sql, params={k: v for k, v in values.items() if k in used}, filtered=helper.used
+    )

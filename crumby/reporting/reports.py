@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,6 +21,7 @@ from crumby.operations.metrics import REPORT_SECONDS
 from crumby.reporting import rendering, running
 from crumby.reporting.dialects import DialectError
 from crumby.reporting.discovery import Query
+from crumby.reporting.filters import Filters
 from crumby.reporting.metadata import infer_chart
 from crumby.sites import SiteInfo, localtime
 
@@ -47,6 +50,8 @@ class Result:
     t1: dt.date
     #: how long this answer may be reused: short when its range reaches today
     max_age: int = 0
+    #: whether the query applied the filters (a custom query may ignore them)
+    filtered: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The cacheable part."""
@@ -58,6 +63,7 @@ class Result:
             "t0": self.t0.isoformat(),
             "t1": self.t1.isoformat(),
             "max_age": self.max_age,
+            "filtered": self.filtered,
         }
 
     @classmethod
@@ -71,6 +77,7 @@ class Result:
             t0=dt.date.fromisoformat(value["t0"]),
             t1=dt.date.fromisoformat(value["t1"]),
             max_age=value.get("max_age", 0),
+            filtered=value.get("filtered", True),
         )
 
 
@@ -93,13 +100,18 @@ def init_app(app: Flask) -> None:
 LIVE_SECONDS = 5
 
 
-def _cache_key(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date) -> str:
+def _cache_key(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, filters: Filters) -> str:
     # The file's version is part of the key so that an edited query is not served stale; the
-    # site's id, zone and data version so that no answer crosses sites or outlives a change.
-    return (
+    # site's id, zone and data version so that no answer crosses sites or outlives a change;
+    # the filters (a digest: values may be 1,000 characters, memcached keys 250 bytes).
+    key = (
         f"{query.key}:{query.version[0]}:{query.version[1]}:"
         f"{site.id}:{site.timezone}:{site.data_version}:{t0}:{t1}"
     )
+    if filters:
+        text = json.dumps(list(filters.items()), ensure_ascii=True)
+        key += ":" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return key
 
 
 def max_age(site: SiteInfo, t1: dt.date, now: dt.datetime) -> int:
@@ -112,18 +124,26 @@ def max_age(site: SiteInfo, t1: dt.date, now: dt.datetime) -> int:
 
 
 def run_query(
-    query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, *, use_cache: bool = True
+    query: Query,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    filters: Filters | None = None,
+    *,
+    use_cache: bool = True,
 ) -> Result:
-    """Run ``query`` for a site's inclusive local range t0..t1; public results are cached."""
+    """Run ``query`` for a site's inclusive local range t0..t1 and filters; public results
+    are cached."""
+    filters = filters or Filters()
     now = clock.now()
     seconds = max_age(site, t1, now)
     cacheable = use_cache and query.scope == "public" and seconds > 0
-    key = _cache_key(query, site, t0, t1)
+    key = _cache_key(query, site, t0, t1, filters)
     if cacheable:
         hit = cache.get(key)
         if hit is not None:
             return Result.from_dict(hit)
-    result = _run(query, site, t0, t1, now)
+    result = _run(query, site, t0, t1, now, filters)
     if ":now" in result.sql:  # realtime and the like: never older than the live limit
         seconds = min(seconds, LIVE_SECONDS)
     result = replace(result, max_age=seconds if cacheable else 0)
@@ -133,7 +153,12 @@ def run_query(
 
 
 def render_query(
-    query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetime | None = None
+    query: Query,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    now: dt.datetime | None = None,
+    filters: Filters | None = None,
 ) -> rendering.Rendered:
     """The SQL and parameters the query would run with; QueryError if the file is broken."""
     try:
@@ -142,7 +167,9 @@ def render_query(
         raise QueryError(query, 500, f"cannot read {query.path.name}: {exc}") from None
     dialect = db.engine.dialect.name
     try:
-        return rendering.render(source, dialect, site, t0, t1, now=now or clock.now())
+        return rendering.render(
+            source, dialect, site, t0, t1, now=now or clock.now(), filters=filters
+        )
     except (TemplateError, DialectError) as exc:
         current_app.logger.error("query %s does not render: %s", query.key, exc)
         raise QueryError(query, 500, f"template error: {exc}") from None
@@ -151,8 +178,15 @@ def render_query(
         raise QueryError(query, 500, f"template error: {type(exc).__name__}: {exc}") from None
 
 
-def _run(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetime) -> Result:
-    rendered = render_query(query, site, t0, t1, now)
+def _run(
+    query: Query,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    now: dt.datetime,
+    filters: Filters | None = None,
+) -> Result:
+    rendered = render_query(query, site, t0, t1, now, filters)
     seconds = float(current_app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
     started = time.perf_counter()
     try:
@@ -169,7 +203,15 @@ def _run(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetim
         REPORT_SECONDS.labels(query=query.key).observe(time.perf_counter() - started)
     data = running.to_json_rows(raw.rows)
     chart = query.chart or infer_chart(raw.columns, data)
-    return Result(columns=raw.columns, data=data, sql=rendered.sql, chart=chart, t0=t0, t1=t1)
+    return Result(
+        columns=raw.columns,
+        data=data,
+        sql=rendered.sql,
+        chart=chart,
+        t0=t0,
+        t1=t1,
+        filtered=rendered.filtered,
+    )
 
 
 def listed_chart(query: Query) -> str:

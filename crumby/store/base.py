@@ -102,6 +102,10 @@ class DatabaseSpec:
         """``a / b`` as a fraction, NULL when b is 0."""
         raise NotImplementedError
 
+    def equals(self, e: str, bind: str) -> str:
+        """``e`` equals the bound parameter ``:bind`` exactly (case, accents, trailing spaces)."""
+        return f"{expr(e)} = :{bind}"
+
     # ---- maintenance ----------------------------------------------------------------------
 
     def analyze(self, connection: Connection, table: str) -> None:

@@ -8,7 +8,7 @@ SELECT COALESCE(v.utm_source, '') AS source,
        COUNT(*) AS visits,
        COUNT(DISTINCT v.cid) AS visitors
 FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
   AND (v.utm_source IS NOT NULL OR v.utm_medium IS NOT NULL OR v.utm_campaign IS NOT NULL)
 GROUP BY COALESCE(v.utm_source, ''), COALESCE(v.utm_medium, ''), COALESCE(v.utm_campaign, '')
 ORDER BY visits DESC, source, medium, campaign

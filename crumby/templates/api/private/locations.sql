@@ -8,7 +8,7 @@ SELECT v.country AS country,
        COUNT(DISTINCT v.cid) AS visitors,
        COUNT(*) AS views
 FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
   AND v.country IS NOT NULL
 GROUP BY v.country, COALESCE(v.subdivision_1, ''), COALESCE(v.city, '')
 ORDER BY visitors DESC, views DESC, country, region, city

@@ -7,7 +7,7 @@ SELECT v.doc_path AS page,
        COUNT(*) AS views,
        COUNT(DISTINCT v.cid) AS visitors
 FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
   AND v.doc_path IS NOT NULL
 GROUP BY v.doc_path
 ORDER BY views DESC, page

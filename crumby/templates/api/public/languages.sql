@@ -5,7 +5,7 @@
 SELECT COALESCE(lower(v.lang), '(unknown)') AS language,
        COUNT(DISTINCT v.cid) AS visitors
 FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
 GROUP BY COALESCE(lower(v.lang), '(unknown)')
 ORDER BY visitors DESC, language
 LIMIT 100

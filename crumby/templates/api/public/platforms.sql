@@ -7,7 +7,7 @@ SELECT COALESCE(v.platform, '(unknown)') AS platform,
        COUNT(DISTINCT v.cid) AS visitors,
        COUNT(*) AS views
 FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
 GROUP BY COALESCE(v.platform, '(unknown)'), COALESCE(v.browser, '(unknown)')
 ORDER BY visitors DESC, platform, browser
 LIMIT 100

@@ -6,4 +6,4 @@ SELECT COUNT(DISTINCT v.cid) AS visitors,
        COUNT(*) AS views
 FROM visits v
 WHERE v.site_id = :site_id AND v.datetime >= {{ add_minutes(":now", -30) }} AND v.datetime <= :now
-  AND v.is_bot = FALSE
+  AND v.is_bot = FALSE {{ filters("v") }}

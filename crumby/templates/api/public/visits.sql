@@ -11,7 +11,7 @@ LEFT JOIN (
            COUNT(DISTINCT v.cid) AS users,
            COUNT(*) AS views
     FROM visits v
-    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE
+    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
     GROUP BY {{ day("v.datetime") }}
 ) d ON d.vday = {{ date_part("c.datetime") }}
 WHERE c.datetime >= :d0 AND c.datetime <= :d1
