@@ -409,12 +409,91 @@ def sessions_starting(
     return [s for s in sessions(seed.visits) if in_range(s[:1], t0, t1, zone)]
 
 
+# ---- filters, in Python ----------------------------------------------------------------
+
+
+def source(row: dict) -> str | None:
+    """Where a view came from: the referring host without www., (direct) for none or a link
+    within the site, None for a referrer without a host."""
+    if not row["referrer"]:
+        return "(direct)"
+    referrer_host = host(row["referrer"])
+    if not referrer_host:
+        return None
+    if referrer_host == host(row["doc_uri"]):
+        return "(direct)"
+    return referrer_host.removeprefix("www.")
+
+
+def _language(row: dict) -> str | None:
+    return row["lang"].lower() if row["lang"] else None
+
+
+#: filter name -> how a view's value is read
+VIEW_ATTRIBUTES = {
+    "page": lambda r: path(r["doc_uri"]),
+    "country": lambda r: r["country"],
+    "browser": lambda r: r["browser"],
+    "os": lambda r: r["platform"],
+    "device": lambda r: r["device"],
+    "language": _language,
+    "region": lambda r: r["subdivision_1"],
+    "city": lambda r: r["city"],
+}
+#: filter name -> how a session's value is read from its entry view
+SESSION_ATTRIBUTES = {
+    "entry_page": lambda r: path(r["doc_uri"]),
+    "source": source,
+    "utm_source": lambda r: r["utm_source"],
+    "utm_medium": lambda r: r["utm_medium"],
+    "utm_campaign": lambda r: r["utm_campaign"],
+}
+
+
+def entry_views(seed: Seed) -> dict[int, dict]:
+    """Each stored view's session's first view, by ``id(row)`` (every view, bots too)."""
+    found = {}
+    for session in sessions(seed.visits):
+        for row in session:
+            found[id(row)] = session[0]
+    return found
+
+
+def matches(row: dict, filters: dict, entries: dict[int, dict], whole: bool = False) -> bool:
+    """Whether a view passes every filter; ``whole``: read view attributes from the entry view
+    of its session too (session figures count whole sessions)."""
+    entry = entries[id(row)]
+    for name, value in filters.items():
+        if name in VIEW_ATTRIBUTES:
+            have = VIEW_ATTRIBUTES[name](entry if whole else row)
+        else:
+            have = SESSION_ATTRIBUTES[name](entry)
+        want = None if value == "(none)" else value
+        if name == "language" and want is not None:  # ASCII letters' case is ignored
+            want = "".join(c.lower() if "A" <= c <= "Z" else c for c in want)
+        if have != want:
+            return False
+    return True
+
+
 def expect(
-    name: str, seed: Seed, t0: dt.date = T0, t1: dt.date = T1, zone: str = "UTC"
+    name: str,
+    seed: Seed,
+    t0: dt.date = T0,
+    t1: dt.date = T1,
+    zone: str = "UTC",
+    filters: dict | None = None,
 ) -> list[list]:
     """The rows query ``name`` must answer for the local days t0..t1 of a site in ``zone``
-    (order handled by the test)."""
-    rows = in_range(seed.visits, t0, t1, zone)
+    under ``filters`` (order handled by the test)."""
+    filters = filters or {}
+    entries = entry_views(seed)
+    rows = [r for r in in_range(seed.visits, t0, t1, zone) if matches(r, filters, entries)]
+
+    def starting() -> list[list[dict]]:
+        """The range's sessions whose entry view passes the filters."""
+        found = sessions_starting(seed, t0, t1, zone)
+        return [s for s in found if matches(s[0], filters, entries, whole=True)]
 
     def day_of(row: dict) -> dt.date:
         return local_day(row["datetime"], zone)
@@ -429,7 +508,7 @@ def expect(
             for d in days(t0, t1)
         ]
     if name == "summary":
-        found = sessions_starting(seed, t0, t1, zone)
+        found = starting()
         return [
             [
                 len({r["cid"] for r in rows}),
@@ -440,7 +519,7 @@ def expect(
             ]
         ]
     if name == "sessions":
-        found = sessions_starting(seed, t0, t1, zone)
+        found = starting()
         answer = []
         for d in days(t0, t1):
             todays = [s for s in found if day_of(s[0]) == d]
@@ -457,9 +536,7 @@ def expect(
                 answer.append([d.isoformat(), 0, 0, 0])
         return answer
     if name == "entry_pages":
-        counts = Counter(
-            _label(path(s[0]["doc_uri"])) for s in sessions_starting(seed, t0, t1, zone)
-        )
+        counts = Counter(_label(path(s[0]["doc_uri"])) for s in starting())
         return [[k, v] for k, v in counts.items()]
     if name == "documents":
         paged = [r for r in rows if path(r["doc_uri"])]
@@ -501,11 +578,15 @@ def expect(
         recent = [
             r
             for r in seed.visits
-            if not r["is_bot"] and seed.now - dt.timedelta(minutes=30) <= r["datetime"] <= seed.now
+            if not r["is_bot"]
+            and seed.now - dt.timedelta(minutes=30) <= r["datetime"] <= seed.now
+            and matches(r, filters, entries)
         ]
         return [[len({r["cid"] for r in recent}), len(recent)]]
     if name == "private/events":
         events = in_range(seed.events, t0, t1, zone)
+        if filters:  # the events of visitors with a matching view in the range
+            events = [e for e in events if e["cid"] in {r["cid"] for r in rows}]
         counts = Counter((e["name"], e["value"] or "") for e in events)
         return [
             [*k, n, len({e["cid"] for e in events if (e["name"], e["value"] or "") == k})]

@@ -15,6 +15,8 @@ from crumby.extensions import db
 from crumby.reporting import bp
 from crumby.reporting.dialects import HELP
 from crumby.reporting.discovery import SCOPES, list_queries
+from crumby.reporting.filters import HELP as FILTER_HELP
+from crumby.reporting.filters import MAX_LENGTH, NONE, SESSION_FILTERS
 from crumby.reporting.ranges import DEFAULT_DAYS
 from crumby.sites import all_sites
 
@@ -51,6 +53,20 @@ RANGE_PARAMETERS: list[dict[str, Any]] = [
     },
 ]
 
+#: the filters (contract section 9), as query parameters
+FILTER_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": name,
+        "in": "query",
+        "description": (
+            f"{'session' if name in SESSION_FILTERS else 'view'} filter: {text}; "
+            f"{NONE} matches a missing value"
+        ),
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+    }
+    for name, text in FILTER_HELP.items()
+]
+
 _ERROR = {
     "description": "an error",
     "content": {
@@ -74,6 +90,8 @@ _RESULT_SCHEMA = {
         "data": {"type": "array", "items": {"type": "array", "items": {}}},
         "t0": {"type": "string", "format": "date"},
         "t1": {"type": "string", "format": "date"},
+        "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+        "ignores_filters": {"type": "boolean"},
     },
     "required": ["columns", "data"],
 }
@@ -85,8 +103,11 @@ _LISTING_SCHEMA = {
             "items": {
                 "type": "object",
                 "properties": {
-                    k: {"type": "integer" if k == "order" else "string"}
-                    for k in ("name", "url", "title", "description", "chart", "order")
+                    **{
+                        k: {"type": "integer" if k == "order" else "string"}
+                        for k in ("name", "url", "title", "description", "chart", "order")
+                    },
+                    "ignores_filters": {"type": "boolean"},
                 },
             },
         }
@@ -233,7 +254,11 @@ def openapi_document() -> dict[str, Any]:
         for query in list_queries(scope):
             paths[f"/api/{scope}/{query.name}"] = {
                 "get": _operation(
-                    query.title, query.description, scope, _RESULT_SCHEMA, RANGE_PARAMETERS
+                    query.title,
+                    query.description,
+                    scope,
+                    _RESULT_SCHEMA,
+                    RANGE_PARAMETERS + FILTER_PARAMETERS,
                 )
             }
     paths["/api/events"] = {"post": events_operation()}
@@ -274,6 +299,9 @@ def api_page() -> str:
         "reporting/api.html",
         scopes=scopes,
         parameters=RANGE_PARAMETERS,
+        filters=FILTER_PARAMETERS,
+        none=NONE,
+        max_length=MAX_LENGTH,
         helpers=HELP,
         host=request.host_url.rstrip("/"),
         logged_in=current_user.is_authenticated,
