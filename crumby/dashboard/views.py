@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -12,6 +12,7 @@ from werkzeug.routing import BuildError
 from crumby import __version__, clock, reporting
 from crumby.dashboard import bp
 from crumby.extensions import db, login_manager
+from crumby.reporting.filters import FilterError, Filters, parse_filters
 from crumby.sites import SiteInfo, all_sites, find_site
 
 SCOPES = ("public", "private")
@@ -38,6 +39,22 @@ def api_root() -> str:
     return request.script_root + "/api"
 
 
+#: how the filter chips name each filter
+FILTER_LABELS = {
+    "page": "Page",
+    "country": "Country",
+    "browser": "Browser",
+    "os": "OS",
+    "device": "Device",
+    "language": "Language",
+    "region": "Region",
+    "city": "City",
+    "entry_page": "Entry page",
+    "source": "Source",
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+}
 #: the public query whose one row is the headline strip rather than a card
 HEADLINE_QUERY = "summary"
 
@@ -70,12 +87,32 @@ def page_range(args, today: dt.date) -> tuple[dt.date, dt.date] | None:
     return today - dt.timedelta(days=int(days) - 1), today
 
 
-def preload_urls(urls: list[str], rng: tuple[dt.date, dt.date] | None) -> list[str]:
-    """The API URLs exactly as dashboard.js requests them for the page's range."""
-    if rng is None:
+#: what JavaScript's encodeURIComponent leaves as it is, besides letters, digits and -_.~
+URI_COMPONENT_SAFE = "!*'()"
+
+
+def page_filters(args) -> Filters | None:
+    """The page's filters (kept in its URL), or None when they are bad (the API says why)."""
+    try:
+        return parse_filters(args)
+    except FilterError:
+        return None
+
+
+def preload_urls(
+    urls: list[str], rng: tuple[dt.date, dt.date] | None, filters: Filters | None = None
+) -> list[str]:
+    """The API URLs exactly as dashboard.js requests them for the page's range and filters.
+
+    Filters follow the range in ``NAMES`` order, encoded as encodeURIComponent does.
+    """
+    if rng is None or filters is None:
         return []
+    extra = "".join(
+        f"&{name}={quote(value, safe=URI_COMPONENT_SAFE)}" for name, value in filters.items()
+    )
     return [
-        f"{url}{'&' if '?' in url else '?'}from={rng[0].isoformat()}&to={rng[1].isoformat()}"
+        f"{url}{'&' if '?' in url else '?'}from={rng[0].isoformat()}&to={rng[1].isoformat()}{extra}"
         for url in urls
     ]
 
@@ -187,12 +224,14 @@ def index():
     urls = [with_site(f"{root}/{q.scope}/{q.name}", site) for q, _chart in reports]
     today = reporting.today(site.timezone, clock.now())
     rng = page_range(request.args, today)
-    preload = preload_urls(urls, rng)
+    filters = page_filters(request.args)
+    preload = preload_urls(urls, rng, filters)
     summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site)
     if has_headline and rng is not None:
         length = rng[1] - rng[0] + dt.timedelta(days=1)
-        preload += preload_urls([summary], rng)
-        preload += preload_urls([summary], (rng[0] - length, rng[0] - dt.timedelta(days=1)))
+        preload += preload_urls([summary], rng, filters)
+        previous = (rng[0] - length, rng[0] - dt.timedelta(days=1))
+        preload += preload_urls([summary], previous, filters)
     with db.engine.connect() as connection:
         sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
     return render_template(
@@ -208,6 +247,7 @@ def index():
         site_query=urlencode({"site": site.host}),
         waiting=not _has_data(site),
         snippet=snippet(site),
+        filter_labels=FILTER_LABELS,
     )
 
 
@@ -234,7 +274,10 @@ def report(scope: str, name: str):
         "dashboard/report.html",
         query=query,
         api_url=api_url,
-        preload=preload_urls([api_url], page_range(request.args, today)),
+        preload=preload_urls(
+            [api_url], page_range(request.args, today), page_filters(request.args)
+        ),
+        filter_labels=FILTER_LABELS,
         sql=sql,
         t0=t0,
         t1=t1,
@@ -253,7 +296,7 @@ def _rendered_sql(query, site: SiteInfo, today: dt.date) -> tuple[str | None, ob
     except reporting.RangeError:
         t0, t1 = reporting.parse_range({}, now=today)
     try:
-        return render_query(query, site, t0, t1).sql, t0, t1
+        return render_query(query, site, t0, t1, filters=page_filters(request.args)).sql, t0, t1
     except reporting.QueryError as exc:  # a broken file still gets its page; the API says why
         current_app.logger.warning("report %s/%s does not render: %s", query.scope, query.name, exc)
         return None, t0, t1

@@ -61,6 +61,8 @@ def describe_query(query: Query) -> dict[str, Any]:
         "order": query.order,
         # a custom query that never uses the filters helper: the dashboard marks its card
         "ignores_filters": not query.uses_filters,
+        # what a row stands for: clicking it applies these filters with the row's values
+        "row_filter": query.row_filter,
     }
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from flask import current_app
 
+from crumby.reporting.filters import NAMES as FILTER_NAMES
 from crumby.reporting.filters import uses_filters
 from crumby.reporting.metadata import (
     declared_chart,
     declared_order,
+    declared_row_filter,
     default_title,
     parse_metadata,
 )
@@ -47,6 +49,8 @@ class Query:
     version: tuple[int, int] = (0, 0)
     #: whether the file's template code uses ``filters``; one that does not ignores them
     uses_filters: bool = True
+    #: the filters a row of the result stands for (``-- row_filter:``): name -> column
+    row_filter: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> str:
@@ -112,6 +116,7 @@ def _load(name: str, scope: str, path: Path) -> Query | None:
         meta=meta,
         version=version,
         uses_filters=uses_filters(head),
+        row_filter=declared_row_filter(meta, FILTER_NAMES),
     )
     _cache()[path] = (version, query)
     return query

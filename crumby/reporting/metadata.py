@@ -58,6 +58,20 @@ def declared_order(meta: dict[str, str]) -> int:
         return DEFAULT_ORDER
 
 
+def declared_row_filter(meta: dict[str, str], names: Sequence[str]) -> dict[str, str]:
+    """``-- row_filter: os=platform browser=browser``: the filters a row of the result stands
+    for (filter name -> the column holding its value), for the dashboard's clicks.
+
+    Unknown filter names and malformed pairs are left out.
+    """
+    found = {}
+    for pair in meta.get("row_filter", "").split():
+        name, _, column = pair.partition("=")
+        if name in names and column and name not in found:
+            found[name] = column
+    return found
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -1,5 +1,9 @@
-/* Crumby dashboard pages: the date range (kept in the URL), the headline strip,
- * and loading every report from the JSON API without reloading the page.
+/* Crumby dashboard pages: the date range and the filters (kept in the URL), the headline
+ * strip, and loading every report from the JSON API without reloading the page.
+ *
+ * Filters: clicking a row of a breakdown (its report's `row_filter` metadata says which
+ * filters a row stands for) adds them to the URL with pushState and reloads every card,
+ * so the back button undoes a filter; the active ones show as removable chips.
  */
 (function () {
   "use strict";
@@ -55,6 +59,101 @@
 
   function rangeQuery(range) {
     return range.from ? "from=" + encodeURIComponent(range.from) + "&to=" + encodeURIComponent(range.to) : "days=" + range.days;
+  }
+
+  // ---- the filters ---------------------------------------------------------
+
+  /** [[name, label], ...] in the API's order (the server's list). */
+  function filterNames() {
+    try { return JSON.parse(siteInfo().getAttribute("data-filter-labels") || "[]"); } catch (e) { return []; }
+  }
+
+  /** The URL's filters as [[name, value], ...], in the API's order. */
+  function filtersFromUrl() {
+    var p = new URLSearchParams(window.location.search), found = [];
+    filterNames().forEach(function (pair) {
+      var value = p.get(pair[0]);
+      if (value) found.push([pair[0], value]);
+    });
+    return found;
+  }
+
+  function filterQuery(filters) {
+    return filters.map(function (f) { return f[0] + "=" + encodeURIComponent(f[1]); }).join("&");
+  }
+
+  /** The range's and the URL's filters' query text for an API call. */
+  function apiQuery(resolved) {
+    var fq = filterQuery(filtersFromUrl());
+    return rangeQuery(resolved) + (fq ? "&" + fq : "");
+  }
+
+  /** Change the URL's filters (value null removes one) as a new history entry, then reload. */
+  function setFilters(pairs) {
+    var url = new URL(window.location.href);
+    pairs.forEach(function (p) {
+      if (p[1] === null) url.searchParams.delete(p[0]);
+      else url.searchParams.set(p[0], p[1]);
+    });
+    if (url.search === window.location.search) return;
+    window.history.pushState(null, "", url.pathname + url.search);
+    if (reload) reload();
+  }
+
+  function renderChips(root, filters) {
+    var box = document.getElementById("filters"), list = document.getElementById("filter-chips");
+    root.classList.toggle("filtered", filters.length > 0);
+    if (!box || !list) return;
+    var labels = {};
+    filterNames().forEach(function (pair) { labels[pair[0]] = pair[1]; });
+    list.textContent = "";
+    filters.forEach(function (f) {
+      var chip = R.el("li", { class: "chip", "data-filter": f[0] });
+      chip.appendChild(R.el("span", { class: "chip-name" }, labels[f[0]] || f[0]));
+      chip.appendChild(R.el("span", { class: "chip-value" }, f[1]));
+      var remove = R.el("button", {
+        type: "button", class: "chip-remove", "aria-label": "Remove filter " + (labels[f[0]] || f[0]) + " " + f[1],
+        title: "Remove this filter",
+      }, "×");
+      remove.addEventListener("click", function () { setFilters([[f[0], null]]); });
+      chip.appendChild(remove);
+      list.appendChild(chip);
+    });
+    box.hidden = !filters.length;
+  }
+
+  /** What a report's rows stand for: {name: column} from the section's data-row-filter. */
+  function rowFilterOf(section) {
+    var filter = {};
+    (section.getAttribute("data-row-filter") || "").split(/\s+/).forEach(function (pair) {
+      var at = pair.indexOf("=");
+      if (at > 0) filter[pair.slice(0, at)] = pair.slice(at + 1);
+    });
+    return Object.keys(filter).length ? filter : null;
+  }
+
+  /** A click on a bar (or a country on the map) filters like a click on its table row. */
+  function filterFromChart(section, report, filter) {
+    var chart = section.querySelector(".chart");
+    chart.onclick = function (event) {
+      var target = event.target.closest ? event.target.closest("[data-row], path[data-code]") : null;
+      if (!target) return;
+      if (target.hasAttribute("data-code")) {
+        if (filter.country) setFilters([["country", target.getAttribute("data-code")]]);
+        return;
+      }
+      var row = (report.data || [])[+target.getAttribute("data-row")];
+      if (row) setFilters(R.rowFilters(report.columns || [], row, filter));
+    };
+    chart.classList.add("filterable");
+  }
+
+  var reload = null;
+
+  /** What a card or the page shows: "from/to", and "?filters" when there are any. */
+  function stateKey(resolved) {
+    var fq = filterQuery(filtersFromUrl());
+    return resolved.from + "/" + resolved.to + (fq ? "?" + fq : "");
   }
 
   function rowCount(n) { return n + (n === 1 ? " row" : " rows"); }
@@ -185,8 +284,8 @@
     var url = root.getAttribute("data-summary");
     var prior = previous(resolved);
     return Promise.all([
-      getJson(withQuery(url, rangeQuery(resolved))),
-      getJson(withQuery(url, rangeQuery(prior))),
+      getJson(withQuery(url, apiQuery(resolved))),
+      getJson(withQuery(url, apiQuery(prior))),
     ]).then(function (both) {
       list.hidden = false;
       renderHeadline(list, both[0], both[1]);
@@ -199,17 +298,24 @@
   // ---- reports ----------------------------------------------------------------
 
   function loadReport(section, resolved, options) {
-    var query = rangeQuery(resolved);
+    var query = apiQuery(resolved);
     section.classList.add("loading");
     var link = section.querySelector(".report-page-link");
     if (link) {
-      // keep ?site= (and anything else) and swap in the page's range
+      // keep ?site= (and anything else) and swap in the page's range and filters
       var href = new URL(link.getAttribute("href"), window.location.href), range = rangeFromUrl();
-      ["days", "from", "to"].forEach(function (k) { href.searchParams.delete(k); });
+      ["days", "from", "to"].concat(filterNames().map(function (p) { return p[0]; })).forEach(function (k) {
+        href.searchParams.delete(k);
+      });
       if (range.from) { href.searchParams.set("from", range.from); href.searchParams.set("to", range.to); }
       else href.searchParams.set("days", String(range.days));
+      filtersFromUrl().forEach(function (f) { href.searchParams.set(f[0], f[1]); });
       link.setAttribute("href", href.pathname + href.search);
     }
+    var filter = rowFilterOf(section);
+    var action = filter ? {
+      filter: filter, site: siteInfo().getAttribute("data-site"), apply: setFilters,
+    } : null;
     return getJson(withQuery(section.getAttribute("data-url"), query)).then(function (report) {
       if (section.getAttribute("data-generation") !== String(options.generation)) return;
       var chart = section.querySelector(".chart"), table = section.querySelector(".table");
@@ -220,15 +326,16 @@
         // a time series' table is long and the chart already shows it: folded away, whole
         var details = R.el("details");
         details.appendChild(R.el("summary", null, "Table (" + rowCount((report.data || []).length) + ")"));
-        details.appendChild(R.renderTable(report, 0));
+        details.appendChild(R.renderTable(report, 0, action));
         table.appendChild(details);
       } else {
-        table.appendChild(R.renderTable(report, options.limit));
+        table.appendChild(R.renderTable(report, options.limit, action));
       }
       var chartLimit = options.limit || REPORT_PAGE_BARS;
       return R.renderChart(report, chart, { limit: chartLimit, worldUrl: options.worldUrl }).then(function () {
+        if (filter) filterFromChart(section, report, filter);
         section.classList.remove("loading");
-        section.setAttribute("data-loaded", resolved.from + "/" + resolved.to);
+        section.setAttribute("data-loaded", stateKey(resolved));
       });
     }, function (err) {
       section.classList.remove("loading");
@@ -257,19 +364,20 @@
     generation += 1;
     var current = generation;
     setStatus("Loading…");
+    renderChips(root, filtersFromUrl());
     var jobs = sections.map(function (section) {
       section.setAttribute("data-generation", String(current));
       return loadReport(section, resolved, { generation: current, limit: limit, worldUrl: root.getAttribute("data-world") });
     });
     if (root.getAttribute("data-summary")) jobs.push(loadHeadline(root, resolved));
     var csv = document.getElementById("csv-link");
-    if (csv) csv.setAttribute("href", withQuery(csv.getAttribute("data-base"), "format=csv&" + rangeQuery(resolved)));
+    if (csv) csv.setAttribute("href", withQuery(csv.getAttribute("data-base"), "format=csv&" + apiQuery(resolved)));
     return Promise.allSettled(jobs).then(function (results) {
       if (current !== generation) return;
       var failed = results.filter(function (r) { return r.status === "rejected"; });
       if (failed.length) setStatus(failed[0].reason.message, true);
       else setStatus("");
-      root.setAttribute("data-ready", resolved.from + "/" + resolved.to);
+      root.setAttribute("data-ready", stateKey(resolved));
     });
   }
 
@@ -279,6 +387,7 @@
     if (document.querySelector('#reports .report[data-chart="map"]')) {
       R.preloadWorld(root.getAttribute("data-world")).catch(function () {}); // in parallel with the data
     }
+    reload = function () { refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS); };
     initPicker(function (range) { refresh(root, sections, range, DASHBOARD_ROWS); });
     onSchemeChange(function () { refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS); });
     refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
@@ -310,6 +419,7 @@
 
   function initReportPage(root) {
     var section = document.getElementById("report");
+    reload = function () { refresh(root, [section], rangeFromUrl(), 0); };
     initPicker(function (range) { refresh(root, [section], range, 0); });
     onSchemeChange(function () { refresh(root, [section], rangeFromUrl(), 0); });
     refresh(root, [section], rangeFromUrl(), 0);

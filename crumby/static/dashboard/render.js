@@ -121,8 +121,56 @@
     return td;
   }
 
-  /** A table of the report's rows (the first `limit`, or all). */
-  function renderTable(report, limit) {
+  /** The filter value of a shown value: a missing one ("", null, "(unknown)") is "(none)". */
+  function filterValue(v) {
+    return v === null || v === undefined || v === "" || v === "(unknown)" ? "(none)" : String(v);
+  }
+
+  /** The [name, value] filters a row stands for, by `filter` ({name: column}). */
+  function rowFilters(cols, row, filter) {
+    var pairs = [];
+    Object.keys(filter || {}).forEach(function (name) {
+      var i = cols.indexOf(filter[name]);
+      if (i >= 0) pairs.push([name, filterValue(row[i])]);
+    });
+    return pairs;
+  }
+
+  /**
+   * A row whose report says what it stands for (`action.filter`, {name: column}) applies
+   * those filters when clicked (`action.apply(pairs)`): its first such cell becomes a
+   * button (for the keyboard), and a page path keeps a small link to the page itself.
+   */
+  function makeFilterable(tr, cols, row, action) {
+    var pairs = rowFilters(cols, row, action.filter);
+    if (!pairs.length) return;
+    var first = cols.indexOf(action.filter[pairs[0][0]]);
+    var td = tr.children[first];
+    var text = td.textContent;
+    td.textContent = "";
+    var label = pairs.map(function (p) { return p[1]; }).join(" · ");
+    td.appendChild(el("button", { type: "button", class: "row-filter", title: "Show only " + label }, text));
+    pairs.forEach(function (p) {
+      var value = row[cols.indexOf(action.filter[p[0]])];
+      if ((p[0] === "page" || p[0] === "entry_page") && action.site && /^\//.test(String(value))) {
+        var href = safeHttpUrl("https://" + action.site + value);
+        if (!href) return;
+        var link = el("a", {
+          class: "external", href: href, target: "_blank", rel: "noopener noreferrer nofollow",
+          title: "Open " + value, "aria-label": "Open " + value + " on " + action.site,
+        }, "↗");
+        tr.children[cols.indexOf(action.filter[p[0]])].appendChild(link);
+      }
+    });
+    tr.classList.add("filterable");
+    tr.addEventListener("click", function (event) {
+      if (event.target.closest && event.target.closest("a")) return; // the page link opens the page
+      action.apply(pairs);
+    });
+  }
+
+  /** A table of the report's rows (the first `limit`, or all); rows filter with `action`. */
+  function renderTable(report, limit, action) {
     var cols = report.columns || [], data = report.data || [];
     var nums = numericColumns(cols, data);
     var table = el("table", { class: "data" });
@@ -139,6 +187,7 @@
     shown.forEach(function (row) {
       var tr = el("tr");
       cols.forEach(function (c, i) { tr.appendChild(cell(c, row[i], nums.indexOf(i) >= 0)); });
+      if (action && action.filter) makeFilterable(tr, cols, row, action);
       body.appendChild(tr);
     });
     if (!data.length) {
@@ -171,7 +220,7 @@
     var li = labelIndex(cols, nums), vi = nums[0];
     if (vi === undefined) return renderNote(container, data.length + " rows");
     var rows = data.map(function (r, i) {
-      return { label: li >= 0 ? labelText(r[li]) : "#" + (i + 1), value: isNumber(r[vi]) ? r[vi] : 0 };
+      return { label: li >= 0 ? labelText(r[li]) : "#" + (i + 1), value: isNumber(r[vi]) ? r[vi] : 0, index: i };
     }).sort(function (a, b) { return b.value - a.value; });
     if (limit) rows = rows.slice(0, limit);
     var max = rows.reduce(function (m, r) { return Math.max(m, r.value); }, 0) || 1;
@@ -182,7 +231,7 @@
       role: "img", "aria-label": (report.title || report.name || "") + ": ranked by " + cols[vi],
     });
     rows.forEach(function (r, i) {
-      var y = i * rowH, g = svgEl("g");
+      var y = i * rowH, g = svgEl("g", { "data-row": r.index });
       g.appendChild(svgEl("title", null, r.label + ": " + formatValue(cols[vi], r.value)));
       g.appendChild(svgEl("rect", { class: "track", x: 0, y: y + 2, width: width, height: rowH - 4, rx: 4 }));
       g.appendChild(svgEl("rect", { class: "bar", x: 0, y: y + 2, width: Math.max(2, (r.value / max) * width), height: rowH - 4, rx: 4, "fill-opacity": 0.35 }));
@@ -274,6 +323,7 @@
         var path = svgEl("path", { class: "land", d: c.d });
         var v = values[c.id];
         if (v) {
+          path.setAttribute("data-code", c.id);
           // five shades on a square-root scale keep small countries visible next to the leader
           var shade = Math.min(5, 1 + Math.floor(Math.sqrt(v / (max || 1)) * 5));
           path.setAttribute("class", "land shade-" + shade);
@@ -426,6 +476,7 @@
     preloadWorld: loadWorld,
     renderChart: renderChart,
     renderTable: renderTable,
+    rowFilters: rowFilters,
     formatValue: formatValue,
     humanColumn: humanColumn,
     safeHttpUrl: safeHttpUrl,

@@ -2,6 +2,7 @@
 -- description: Page views and visitors by UTM source, medium and campaign (tagged visits only).
 -- chart: table
 -- order: 40
+-- row_filter: utm_source=source utm_medium=medium utm_campaign=campaign
 SELECT COALESCE(v.utm_source, '') AS source,
        COALESCE(v.utm_medium, '') AS medium,
        COALESCE(v.utm_campaign, '') AS campaign,

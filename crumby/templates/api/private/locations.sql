@@ -2,6 +2,7 @@
 -- description: Distinct visitors and page views by country, region and city.
 -- chart: table
 -- order: 20
+-- row_filter: country=country region=region city=city
 SELECT v.country AS country,
        COALESCE(v.subdivision_1, '') AS region,
        COALESCE(v.city, '') AS city,

@@ -3,6 +3,7 @@
 -- description: without a referrer; links within the site are left out.
 -- chart: bar
 -- order: 30
+-- row_filter: source=source
 -- referrer_host and doc_host are the hosts of the referrer and the page, stored with each visit.
 -- A source here is what the source filter matches (crumby.models.view_source).
 SELECT CASE WHEN v.referrer IS NULL OR v.referrer = '' THEN '(direct)'

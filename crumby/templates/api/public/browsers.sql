@@ -2,6 +2,7 @@
 -- description: Distinct visitors by browser.
 -- chart: pie
 -- order: 50
+-- row_filter: browser=browser
 SELECT COALESCE(v.browser, '(unknown)') AS browser,
        COUNT(DISTINCT v.cid) AS visitors
 FROM visits v

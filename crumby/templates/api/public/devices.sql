@@ -2,6 +2,7 @@
 -- description: Distinct visitors by device type (desktop, mobile, tablet).
 -- chart: pie
 -- order: 60
+-- row_filter: device=device
 SELECT COALESCE(v.device, '(unknown)') AS device,
        COUNT(DISTINCT v.cid) AS visitors
 FROM visits v

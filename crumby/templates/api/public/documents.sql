@@ -2,6 +2,7 @@
 -- description: The most viewed pages with a title they were seen with, page views and distinct visitors.
 -- chart: table
 -- order: 20
+-- row_filter: page=page
 SELECT v.doc_path AS page,
        MAX(v.doc_title) AS title,
        COUNT(*) AS views,

@@ -2,6 +2,7 @@
 -- description: The pages where sessions begin (a new session after 30 minutes without a view).
 -- chart: bar
 -- order: 25
+-- row_filter: entry_page=page
 -- A session's first view has session_seq 1 (sessions are stitched when visits are stored).
 SELECT COALESCE(v.doc_path, '(unknown)') AS page, COUNT(*) AS entries
 FROM visits v

@@ -2,6 +2,7 @@
 -- description: Distinct visitors by browser language (lower-cased, as en-us).
 -- chart: bar
 -- order: 65
+-- row_filter: language=language
 SELECT COALESCE(lower(v.lang), '(unknown)') AS language,
        COUNT(DISTINCT v.cid) AS visitors
 FROM visits v

@@ -2,6 +2,7 @@
 -- description: Distinct visitors and page views by country (ISO code) where it is known.
 -- chart: map
 -- order: 30
+-- row_filter: country=country
 SELECT v.country AS country,
        COUNT(DISTINCT v.cid) AS visitors,
        COUNT(*) AS views

@@ -2,6 +2,7 @@
 -- description: Distinct visitors by operating system.
 -- chart: pie
 -- order: 55
+-- row_filter: os=os
 SELECT COALESCE(v.platform, '(unknown)') AS os,
        COUNT(DISTINCT v.cid) AS visitors
 FROM visits v

@@ -2,6 +2,7 @@
 -- description: Distinct visitors and page views by operating system and browser.
 -- chart: table
 -- order: 45
+-- row_filter: os=platform browser=browser
 SELECT COALESCE(v.platform, '(unknown)') AS platform,
        COALESCE(v.browser, '(unknown)') AS browser,
        COUNT(DISTINCT v.cid) AS visitors,
