@@ -16,6 +16,12 @@ run on a new connection pool, "warm" the median of three further runs. The
 baseline is an indexed ``COUNT(*)`` of the site's visits over the same range,
 measured in the same run; ratios are against it.
 Targets (issue 4, SQLite, 1M visits over a year): 30 days < 250 ms warm, 365 days < 1.5 s.
+
+    python bench/reports.py --filters none,one,three
+
+times every report again with one filter (``country=DE``, a view attribute) and with
+three (``country=DE&device=mobile&source=google.com``, view and session attributes),
+each against its unfiltered time (issue 11: filtered reports no slower than unfiltered).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from crumby.database import ensure_schema  # noqa: E402
 from crumby.extensions import db  # noqa: E402
 from crumby.models import Event, Visit  # noqa: E402
 from crumby.reporting import list_queries, run_query  # noqa: E402
+from crumby.reporting.filters import Filters, parse_filters  # noqa: E402
 from crumby.sites import SiteInfo, add_site, find_site  # noqa: E402
 from crumby.store import spec_of  # noqa: E402
 
@@ -52,6 +59,12 @@ END = dt.date(2026, 6, 30)
 BATCH = 20_000
 
 TARGETS_MS = {30: 250, 365: 1500}
+#: the filter sets ``--filters`` may name
+FILTER_SETS = {
+    "none": {},
+    "one": {"country": "DE"},
+    "three": {"country": "DE", "device": "mobile", "source": "google.com"},
+}
 PAGES = [f"/{section}/{n}" for section in ("blog", "docs", "shop", "news") for n in range(150)]
 REFERRERS = [None] * 6 + [
     "https://www.google.com/search?q=crumby",
@@ -214,11 +227,17 @@ def timed(fn) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-def measure(query, site: SiteInfo, t0: dt.date, t1: dt.date) -> tuple[float, float, float]:
+def measure(
+    query, site: SiteInfo, t0: dt.date, t1: dt.date, filters: Filters | None = None
+) -> tuple[float, float, float]:
     """Cold wall time, warm wall time (median of 3) and warm CPU time (median of 3)."""
+
+    def run() -> None:
+        run_query(query, site, t0, t1, filters, use_cache=False)
+
     db.engine.dispose()  # cold: a new pool, nothing prepared
-    cold, _ = timed(lambda: run_query(query, site, t0, t1, use_cache=False))
-    warm = [timed(lambda: run_query(query, site, t0, t1, use_cache=False)) for _ in range(3)]
+    cold, _ = timed(run)
+    warm = [timed(run) for _ in range(3)]
     return cold, statistics.median(w for w, _ in warm), statistics.median(c for _, c in warm)
 
 
@@ -231,6 +250,60 @@ def baseline(site: SiteInfo, t0: dt.date, t1: dt.date) -> float:
     with db.engine.connect() as conn:
         conn.execute(stmt)
         return statistics.median(timed(lambda: conn.execute(stmt).scalar())[0] for _ in range(3))
+
+
+def table(
+    site: SiteInfo,
+    rows: int,
+    ranges: dict[int, tuple[dt.date, dt.date]],
+    base: dict[int, float],
+    filter_set: dict[str, str],
+    wanted: set[str] | None,
+    unfiltered: dict[tuple[str, int], float],
+    misses: list[str],
+) -> None:
+    """Time every (wanted) report under one filter set and print a table of the times.
+
+    Without filters the times are kept in ``unfiltered``; with filters each range gets a
+    column comparing with them (``x unf``), when they were measured first.
+    """
+    filters = parse_filters(filter_set)
+    in_process = db.engine.dialect.name == "sqlite"
+    compare = bool(filters) and bool(unfiltered)
+    extra = f"{'x unf':>7}" if compare else ""
+    header = (
+        f"{'query':<28}{'30d cold':>10}{'30d warm':>10}{'cpu':>7}{'x base':>8}{extra}"
+        f"{'365d cold':>11}{'365d warm':>11}{'cpu':>7}{'x base':>8}{extra}  target"
+    )
+    shown = "&".join(f"{k}={v}" for k, v in filters.items())
+    title = f"reports of {site.host} ({rows:,} of the table's visits)"
+    print(title + (f", {shown}" if shown else ""))
+    print(header)
+    print("-" * len(header))
+    for scope in ("public", "private"):
+        for query in list_queries(scope):
+            if wanted and query.name not in wanted:
+                continue
+            cells, ok = [], True
+            for n, (t0, t1) in ranges.items():
+                cold, warm, cpu = measure(query, site, t0, t1, filters)
+                # SQLite runs inside this process, so its CPU time is the query's own cost
+                # even on a busy machine; a server's work shows only as wall time
+                judged = cpu if in_process else warm
+                ratio = warm / base[n] if base[n] else float("inf")
+                width = 10 if n == 30 else 11
+                cell = f"{cold:>{width}.0f}{warm:>{width}.0f}{cpu:>7.0f}{ratio:>8.1f}"
+                if not filters:
+                    unfiltered[(query.key, n)] = judged
+                elif compare:
+                    before = unfiltered.get((query.key, n))
+                    cell += f"{judged / before:>7.2f}" if before else f"{'-':>7}"
+                cells.append(cell)
+                if judged > TARGETS_MS[n]:
+                    ok = False
+                    misses.append(f"{query.key} {n}d" + (f" ({shown})" if shown else ""))
+            print(f"{query.key:<28}{''.join(cells)}  {'ok' if ok else 'MISS'}", flush=True)
+    print()
 
 
 def main() -> None:
@@ -246,7 +319,17 @@ def main() -> None:
     parser.add_argument("--database", help="SQLAlchemy URL (default: a SQLite file in /tmp)")
     parser.add_argument("--fresh", action="store_true", help="refill even if the table is full")
     parser.add_argument("--only", help="comma-separated query names")
+    parser.add_argument(
+        "--filters",
+        default="none",
+        help="comma-separated filter sets to time every report with: none (no filter), "
+        "one (country=DE), three (country=DE, device=mobile, source=google.com)",
+    )
     args = parser.parse_args()
+    sets = [name.strip() for name in args.filters.split(",") if name.strip()]
+    unknown = [name for name in sets if name not in FILTER_SETS]
+    if unknown or not sets:
+        parser.error(f"--filters: unknown set(s) {unknown}; choose from {', '.join(FILTER_SETS)}")
     if args.other_rows is None:
         args.other_rows = args.rows
     url = args.database or "sqlite:///" + os.path.join(
@@ -268,34 +351,15 @@ def main() -> None:
             f"baseline (indexed COUNT(*) of the range): 30 d {base[30]:.1f} ms, "
             f"365 d {base[365]:.1f} ms\n"
         )
-        in_process = db.engine.dialect.name == "sqlite"
-        header = (
-            f"{'query':<28}{'30d cold':>10}{'30d warm':>10}{'cpu':>7}{'x base':>8}"
-            f"{'365d cold':>11}{'365d warm':>11}{'cpu':>7}{'x base':>8}  target"
-        )
-        print(f"reports of {site.host} ({args.rows:,} of the table's visits)")
-        print(header)
-        print("-" * len(header))
         wanted = set(args.only.split(",")) if args.only else None
-        misses = []
-        for scope in ("public", "private"):
-            for query in list_queries(scope):
-                if wanted and query.name not in wanted:
-                    continue
-                cells, ok = [], True
-                for n, (t0, t1) in ranges.items():
-                    cold, warm, cpu = measure(query, site, t0, t1)
-                    ratio = warm / base[n] if base[n] else float("inf")
-                    width = 10 if n == 30 else 11
-                    cells.append(f"{cold:>{width}.0f}{warm:>{width}.0f}{cpu:>7.0f}{ratio:>8.1f}")
-                    # SQLite runs inside this process, so its CPU time is the query's own cost
-                    # even on a busy machine; a server's work shows only as wall time
-                    if (cpu if in_process else warm) > TARGETS_MS[n]:
-                        ok = False
-                        misses.append(f"{query.key} {n}d")
-                print(f"{query.key:<28}{''.join(cells)}  {'ok' if ok else 'MISS'}", flush=True)
+        misses: list[str] = []
+        unfiltered: dict[tuple[str, int], float] = {}
+        for name in sets:
+            table(site, args.rows, ranges, base, FILTER_SETS[name], wanted, unfiltered, misses)
         print("\ntimes in ms; warm and cpu = median of 3 runs; cpu = this process's CPU time")
         print("targets (warm; on SQLite judged by cpu): 30 d < 250 ms, 365 d < 1500 ms")
+        if unfiltered and len(sets) > 1:
+            print("x unf = warm time with the filters / warm time without (on SQLite: cpu)")
         print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         if misses:
             print("over target: " + ", ".join(misses))

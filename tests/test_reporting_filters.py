@@ -4,7 +4,9 @@ narrowed by every filter on every database, against answers computed in Python."
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from crumby import accounts, clock, create_app
+from crumby.cli import cli
 from crumby.database import MIGRATIONS, SCHEMA_VERSION, _v6_session_attributes, ensure_schema
 from crumby.extensions import db
 from crumby.ingest.sessions import ENTRY_COLUMNS, restitch, restitch_visitors
@@ -630,3 +633,46 @@ def test_a_view_without_a_visitor_id_is_its_own_session_with_its_own_attributes(
             connection.execute(Visit.__table__.update().values(entry_page=None, entry_source=None))
             assert restitch(connection, everything=True) == 2
     assert _entries(app, None) == [(1, "/x", "b.org"), (1, "/x", "b.org")]
+
+
+def test_crumby_query_takes_filters(app, runner, seeded):
+    result = runner.invoke(
+        cli,
+        ["query", "summary", "--from", "2024-02-26", "--to", "2024-03-03", "--format", "json"]
+        + ["--filter", "country=DE", "--filter", "source=(direct)"],
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["filters"] == {"country": "DE", "source": "(direct)"}
+    expected = _expected("public", "summary", seeded, {"country": "DE", "source": "(direct)"})
+    assert body["data"] == _approx(expected)
+    for bad in ("country", "colour=red", "country="):
+        refused = runner.invoke(cli, ["query", "summary", "--filter", bad])
+        assert refused.exit_code != 0 and "Traceback" not in refused.output, bad
+        assert "filter" in refused.output
+
+
+def test_the_readme_example_of_a_filtered_query_runs_as_it_says(app, client, seeded, tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    source = re.search(r"```sql\n(-- title: Pages from campaigns\n.*?)```", readme, re.S).group(1)
+    folder = tmp_path / "queries"
+    (folder / "public").mkdir(parents=True)
+    (folder / "public" / "campaign_pages.sql").write_text(source)
+    app.config["QUERY_FOLDER"] = str(folder)
+    listing = {q["name"]: q for q in client.get("/api/public").get_json()["queries"]}
+    assert listing["campaign_pages"]["row_filter"] == {"page": "page"}
+    assert listing["campaign_pages"]["ignores_filters"] is False
+    case = {"country": "DE", "source": "google.com"}
+    body = client.get("/api/public/campaign_pages", query_string={**RANGE, **case}).get_json()
+    entries = rd.entry_views(seeded)
+    rows = [
+        r
+        for r in rd.in_range(seeded.visits)
+        if rd.matches(r, case, entries) and entries[id(r)]["utm_campaign"] is not None
+    ]
+    visitors: dict[str, set] = {}
+    for r in rows:
+        visitors.setdefault(rd.path(r["doc_uri"]), set()).add(r["cid"])
+    assert rows, "the example finds something in the seed"
+    expected = [[page, len(cids)] for page, cids in visitors.items()]
+    assert sorted(body["data"], key=repr) == sorted(expected, key=repr)

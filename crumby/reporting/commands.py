@@ -13,6 +13,8 @@ from crumby import clock
 from crumby.extensions import db
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, get_query, list_queries
+from crumby.reporting.filters import NAMES as FILTER_NAMES
+from crumby.reporting.filters import FilterError, parse_filters
 from crumby.reporting.ranges import RangeError, parse_range, today
 from crumby.reporting.reports import QueryError, run_query
 from crumby.reporting.sitechoice import SiteChoiceError, choose_site
@@ -44,6 +46,13 @@ def _table(columns: list[str], data: list[list[Any]]) -> str:
 @click.option("--private", is_flag=True, help="Run the private query of that name.")
 @click.option("--site", "site_host", metavar="HOST", help="The site (needed with several).")
 @click.option("--sql", "show_sql", is_flag=True, help="Print the rendered SQL first (to stderr).")
+@click.option(
+    "--filter",
+    "filter_args",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help=f"Narrow the report, as the API's filters do ({', '.join(FILTER_NAMES)}); repeatable.",
+)
 def query_command(
     name: str,
     days: str | None,
@@ -53,11 +62,24 @@ def query_command(
     private: bool,
     site_host: str | None,
     show_sql: bool,
+    filter_args: tuple[str, ...],
 ) -> None:
     """Run the report NAME for a range and print its result (default: last 30 days)."""
     from crumby.cli import database_app
 
     args = {k: v for k, v in (("days", days), ("from", from_), ("to", to)) if v is not None}
+    pairs = [arg.partition("=") for arg in filter_args]
+    bad = [name for name, sep, _value in pairs if not sep or name not in FILTER_NAMES]
+    if bad:
+        raise click.ClickException(
+            f"--filter takes NAME=VALUE with NAME one of {', '.join(FILTER_NAMES)}: {bad[0]!r}"
+        )
+    try:
+        from werkzeug.datastructures import MultiDict
+
+        filters = parse_filters(MultiDict([(name, value) for name, _sep, value in pairs]))
+    except FilterError as exc:
+        raise click.ClickException(str(exc)) from None
     scope = "private" if private else "public"
     with database_app():
         try:
@@ -74,7 +96,7 @@ def query_command(
         if query is None:
             raise click.ClickException(f"no such {scope} query: {name}")
         try:
-            result = run_query(query, site, t0, t1, use_cache=False)
+            result = run_query(query, site, t0, t1, filters, use_cache=False)
         except QueryError as exc:
             raise click.ClickException(str(exc)) from None
         if show_sql:
@@ -89,6 +111,7 @@ def query_command(
                 "site": site.host,
                 "t0": t0.isoformat(),
                 "t1": t1.isoformat(),
+                "filters": filters.as_dict(),
             }
             click.echo(json.dumps(payload, indent=2))
         elif fmt == "csv":
