@@ -108,6 +108,7 @@ _LISTING_SCHEMA = {
                         for k in ("name", "url", "title", "description", "chart", "order")
                     },
                     "ignores_filters": {"type": "boolean"},
+                    "row_filter": {"type": "object", "additionalProperties": {"type": "string"}},
                 },
             },
         }
