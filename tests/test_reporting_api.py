@@ -16,6 +16,7 @@ from crumby import accounts, clock, create_app, ingest
 from crumby.extensions import db
 from crumby.models import User, Visit
 from crumby.reporting.discovery import BUILTIN_FOLDER
+from crumby.reporting.filters import NAMES as FILTER_NAMES
 from crumby.sites import add_site
 from tests import report_data as rd
 
@@ -538,6 +539,7 @@ def test_openapi_describes_every_query(client, token):
             "from",
             "to",
             "format",
+            *FILTER_NAMES,
         }
     assert "/api/private" in doc["paths"] and "/api/private/events" not in doc["paths"]
     full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
