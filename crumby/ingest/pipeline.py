@@ -359,8 +359,7 @@ def _without_empty_columns(table: Table, rows: list[dict[str, Any]]) -> list[dic
     (the pipeline's own copies) are changed in place, and only where they
     differ from the batch's columns: an ``executemany`` needs one set of keys.
     """
-    present: set[str] = set().union(*rows)
-    keys = {key for key in present if any(row.get(key) is not None for row in rows)}
+    keys = {key for row in rows for key, value in row.items() if value is not None}
     defaults = None
     for row in rows:
         if row.keys() != keys:
