@@ -131,10 +131,10 @@ def test_sqlite_writers_of_several_processes_take_turns_through_a_lock_file(app,
     assert client.post("/visit", json={"dl": PAGE}).status_code == 204
     writer = app.extensions["crumby.writer"]
     if writer.engine.dialect.name == "sqlite":
-        assert writer.lock_path.endswith("-crumby-writer.lock")
-        assert writer.lock_file is not None
+        assert writer.turns.path.endswith("-crumby-writer.lock")
+        assert writer.turns.file is not None
     else:  # server databases serialise writers themselves
-        assert writer.lock_path is None
+        assert writer.turns.path is None
 
 
 def test_a_connection_the_server_dropped_costs_no_hit(app, client):

@@ -28,12 +28,10 @@ first hit, is restarted after a fork (gunicorn ``--preload``) and exits after
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
@@ -43,13 +41,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crumby.database import describe
 from crumby.ingest.pipeline import Pipeline, pipeline_for
+from crumby.ingest.turns import WriteTurns
 from crumby.operations.metrics import WRITER_BATCH, WRITER_QUEUE
-from crumby.store import spec_of
-
-try:
-    import fcntl
-except ImportError:  # Windows: SQLite's busy handler alone
-    fcntl = None  # type: ignore[assignment]
 
 BATCH_MAX = 500
 IDLE_SECONDS = 10.0
@@ -110,8 +103,7 @@ class Writer:
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
         self.pipeline: Pipeline = pipeline_for(app, engine)
-        self.lock_path = spec_of(engine).writer_lock_path(engine)
-        self.lock_file: Any = None
+        self.turns = WriteTurns.for_engine(engine)
         self.connection: Connection | None = None
 
     def store(self, table: Table, row: dict[str, Any]) -> None:
@@ -134,7 +126,7 @@ class Writer:
                 self.queue = queue.SimpleQueue()
                 self.pid = os.getpid()
                 self.thread = None
-                self.lock_file = None  # the parent's open file would share its lock
+                self.turns.forget()  # the parent's open file would share its lock
                 self.connection = None  # nor may a child use the parent's socket
             for item in items:
                 self.queue.put(item)
@@ -177,7 +169,7 @@ class Writer:
             # On SQLite the batch is gathered once this process's turn to write has come:
             # the hits that arrived while it waited for the other processes join it, so
             # each turn (a transaction, a commit) is shared by as many hits as possible.
-            with self._between_processes():
+            with self.turns.turn():
                 batch = [first]
                 while len(batch) < BATCH_MAX:
                     try:
@@ -277,30 +269,6 @@ class Writer:
                 connection.close()
             except Exception:  # a dead connection cannot be closed cleanly; drop it
                 pass
-
-    @contextlib.contextmanager
-    def _between_processes(self) -> Iterator[None]:
-        """On SQLite, take turns with the other server processes' writers.
-
-        SQLite's own busy handler polls with growing sleeps, so two processes
-        wanting the write lock wait milliseconds past its release; a blocking
-        ``flock`` on a file beside the database wakes the next writer at once.
-        """
-        if self.lock_path is None or fcntl is None:
-            yield
-            return
-        if self.lock_file is None:  # opened in the writer thread: after any fork
-            try:
-                self.lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - kept open
-            except OSError:
-                self.lock_path = None
-                yield
-                return
-        fcntl.flock(self.lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.lock_file, fcntl.LOCK_UN)
 
     def _failure(self, item: Pending, exc: Exception) -> str:
         """Log why a row could not be stored; the answer its request gives."""
