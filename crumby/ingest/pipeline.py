@@ -41,6 +41,7 @@ from crumby.ingest.counters import Counters, counters_for
 from crumby.ingest.sessions import stitch_batch
 from crumby.models import Event, ImportKey, Visit, url_host, url_path
 from crumby.sites import Directory
+from crumby.store.base import insert_rows
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
@@ -216,10 +217,10 @@ def stitch(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def insert(pipeline: Pipeline, batch: Batch) -> None:
-    """One executemany per table."""
+    """One executemany per table (the driver's own, ``insert_rows``)."""
     for table, rows in ((VISITS, batch.visits), (EVENTS, batch.events)):
         if rows:
-            batch.connection.execute(table.insert(), _without_empty_columns(table, rows))
+            insert_rows(batch.connection, table, _without_empty_columns(table, rows))
             batch.stored[table.name] += len(rows)
 
 
