@@ -98,6 +98,11 @@ SETTINGS: tuple[Setting, ...] = (
         "20/second",
         "hits accepted per client address (see PROXY_COUNT), e.g. '600/minute'; None: no limit",
     ),
+    Setting(
+        "HIT_WAIT_SECONDS",
+        4,
+        "longest a hit waits for the database; then 503 with Retry-After, and it is never stored",
+    ),
     Setting("ANONYMIZE_IP", True, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
     Setting("RESPECT_DNT", False, "drop hits sent with DNT: 1 or Sec-GPC: 1 (answered as usual)"),
     Setting("RETENTION_DAYS", 0, "days crumby prune keeps visits and events; 0 keeps everything"),

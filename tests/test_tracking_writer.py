@@ -131,10 +131,10 @@ def test_sqlite_writers_of_several_processes_take_turns_through_a_lock_file(app,
     assert client.post("/visit", json={"dl": PAGE}).status_code == 204
     writer = app.extensions["crumby.writer"]
     if writer.engine.dialect.name == "sqlite":
-        assert writer.lock_path.endswith("-crumby-writer.lock")
-        assert writer.lock_file is not None
+        assert writer.turns.path.endswith("-crumby-writer.lock")
+        assert writer.turns.file is not None
     else:  # server databases serialise writers themselves
-        assert writer.lock_path is None
+        assert writer.turns.path is None
 
 
 def test_a_connection_the_server_dropped_costs_no_hit(app, client):
@@ -159,9 +159,9 @@ def test_a_locked_or_down_database_fails_a_batch_without_retrying_every_row(app,
     monkeypatch.setattr(writer_module.Writer, "_insert", locked)
     writer = writer_for(app, _engine(app))
     batch = [writer_module.Pending(Visit.__table__, _row(app, f"t{n}")) for n in range(3)]
-    writer._commit(batch)
+    outcome = writer._commit(batch)
     assert calls == [3, 3]  # the batch, then once more on a fresh connection
-    assert [item.wait(0) and item.error for item in batch] == ["database unavailable"] * 3
+    assert outcome == [(item, "database unavailable") for item in batch]
 
 
 def test_a_refused_row_is_found_by_retrying_rows_alone(app, monkeypatch):
@@ -177,8 +177,66 @@ def test_a_refused_row_is_found_by_retrying_rows_alone(app, monkeypatch):
     monkeypatch.setattr(writer_module.Writer, "_insert", picky)
     writer = writer_for(app, _engine(app))
     batch = [writer_module.Pending(Visit.__table__, _row(app, t)) for t in ("a", "bad", "c")]
-    writer._commit(batch)
+    outcome = writer._commit(batch)
     assert calls == [3, 3, 1, 1, 1]
-    assert [item.wait(0) and item.error for item in batch] == [None, "database unavailable", None]
+    assert [error for _item, error in outcome] == [None, "database unavailable", None]
     with app.app_context():
         assert sorted(db.session.scalars(select(Visit.doc_title)).all()) == ["a", "c"]
+
+
+def _stored_pages(app) -> list[str]:
+    with app.app_context():
+        return db.session.scalars(select(Visit.doc_uri).order_by(Visit.id)).all()
+
+
+def test_a_hit_answered_503_is_never_stored_afterwards(app, monkeypatch):
+    """A request that gives up takes its row back, whether queued or already read by a batch."""
+    app.config["HIT_WAIT_SECONDS"] = 2
+    release = threading.Event()
+    original = writer_module.Pipeline.run
+
+    def slow_database(self, connection, rows):
+        release.wait(10)  # the database hangs until the test lets it go
+        return original(self, connection, rows)
+
+    monkeypatch.setattr(writer_module.Pipeline, "run", slow_database)
+    client = app.test_client()
+    answers: dict[str, object] = {}
+
+    def hit(name: str) -> None:
+        answers[name] = client.post("/visit", json={"dl": PAGE + name, "cid": name})
+
+    first = threading.Thread(target=hit, args=("first",))
+    first.start()  # its batch is read by the writer, which then hangs
+    threading.Event().wait(1.5)
+    second = threading.Thread(target=hit, args=("second",))
+    second.start()  # queued behind the hanging batch
+    first.join(10)
+    response = answers["first"]
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json() == {"error": "timed out waiting for the database"}
+    release.set()  # the database wakes up: the first batch must not be committed
+    second.join(10)
+    # it was still waiting, and is stored; the writer is serial, so the first batch is over
+    assert answers["second"].status_code == 204
+    assert _stored_pages(app) == [PAGE + "second"]
+
+
+def test_a_hit_whose_row_is_being_committed_waits_for_the_truth(app, monkeypatch):
+    """Past the wait, a row already committing is not taken back: the answer says it was stored."""
+    from sqlalchemy import event
+
+    app.config["HIT_WAIT_SECONDS"] = 0.3
+    engine = _engine(app)
+
+    def slow_commit(connection):
+        threading.Event().wait(1.0)  # longer than the request's wait
+
+    event.listen(engine, "commit", slow_commit)
+    try:
+        response = app.test_client().post("/visit", json={"dl": PAGE + "late", "cid": "late"})
+    finally:
+        event.remove(engine, "commit", slow_commit)
+    assert response.status_code == 204
+    assert _stored_pages(app) == [PAGE + "late"]

@@ -18,7 +18,6 @@ the row's key under its site and stores a line only once, however often
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -35,17 +34,12 @@ from crumby import geo
 from crumby.database import describe
 from crumby.imports.formats import PARSERS, Malformed, Parser, Request
 from crumby.ingest.pipeline import VISITS, Pipeline, pipeline_for
+from crumby.ingest.turns import WriteTurns
 from crumby.models import Visit, url_host
 from crumby.sites import SiteInfo
-from crumby.store import spec_of
 from crumby.tracking.endpoint import _secret
 from crumby.tracking.enrich import anonymize_ip, anonymous_id, user_agent
 from crumby.tracking.hits import clean, limit, utm_params
-
-try:
-    import fcntl
-except ImportError:  # Windows: SQLite's busy handler alone
-    fcntl = None  # type: ignore[assignment]
 
 #: rows per transaction
 BATCH = 2000
@@ -203,8 +197,7 @@ class LogImporter:
         self.secret = _secret(app)
         self.cache = Cache()
         self.site_host = site.host if site is not None else ""
-        self.lock_path = spec_of(engine).writer_lock_path(engine)
-        self.lock_file: Any = None
+        self.turns = WriteTurns.for_engine(engine)
         self.uri_size = limit(Visit, "doc_uri")
         self.referrer_size = limit(Visit, "referrer")
         self.sizes = {
@@ -370,7 +363,7 @@ class LogImporter:
     def finish(self) -> Summary:
         """Store everything still buffered; the summary of the whole import."""
         self.flush(everything=True)
-        self._close_lock()
+        self.turns.close()
         return self.summary
 
     def _store(self, rows: list[dict[str, Any]]) -> None:
@@ -379,7 +372,7 @@ class LogImporter:
         conflicts = 0
         while True:
             try:
-                with self._between_processes(), self.engine.begin() as connection:
+                with self.turns.turn(), self.engine.begin() as connection:
                     batch = self.pipeline.run(connection, items)
             except IntegrityError as exc:
                 # another import stored some of these lines a moment ago: their keys are
@@ -402,30 +395,6 @@ class LogImporter:
         self.pipeline.counted(batch)
         self.summary.stored += batch.stored["visits"]
         self.summary.skipped.update(batch.dropped)
-
-    @contextlib.contextmanager
-    def _between_processes(self) -> Iterator[None]:
-        """On SQLite, take turns with the server's writers (``crumby.ingest.writer``'s lock)."""
-        if self.lock_path is None or fcntl is None:
-            yield
-            return
-        if self.lock_file is None:
-            try:
-                self.lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - kept open
-            except OSError:
-                self.lock_path = None
-                yield
-                return
-        fcntl.flock(self.lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.lock_file, fcntl.LOCK_UN)
-
-    def _close_lock(self) -> None:
-        lock_file, self.lock_file = self.lock_file, None
-        if lock_file is not None:
-            lock_file.close()
 
 
 def _page_path(path: str, whole: bool) -> str | None:

@@ -41,6 +41,7 @@ from crumby.ingest.counters import Counters, counters_for
 from crumby.ingest.sessions import stitch_batch
 from crumby.models import Event, ImportKey, Visit, url_host, url_path
 from crumby.sites import Directory
+from crumby.store.base import insert_rows
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
@@ -216,10 +217,10 @@ def stitch(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def insert(pipeline: Pipeline, batch: Batch) -> None:
-    """One executemany per table."""
+    """One executemany per table (the driver's own, ``insert_rows``)."""
     for table, rows in ((VISITS, batch.visits), (EVENTS, batch.events)):
         if rows:
-            batch.connection.execute(table.insert(), _without_empty_columns(table, rows))
+            insert_rows(batch.connection, table, _without_empty_columns(table, rows))
             batch.stored[table.name] += len(rows)
 
 
@@ -359,8 +360,7 @@ def _without_empty_columns(table: Table, rows: list[dict[str, Any]]) -> list[dic
     (the pipeline's own copies) are changed in place, and only where they
     differ from the batch's columns: an ``executemany`` needs one set of keys.
     """
-    present: set[str] = set().union(*rows)
-    keys = {key for key in present if any(row.get(key) is not None for row in rows)}
+    keys = {key for row in rows for key, value in row.items() if value is not None}
     defaults = None
     for row in rows:
         if row.keys() != keys:

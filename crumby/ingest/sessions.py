@@ -138,6 +138,10 @@ VIEWS_PER_VISITOR = 8
 #: so that a process builds at most this many statements (each database's prepared-statement
 #: cache then keeps them too)
 PROBE_SIZES = (1, 4, 16, 64, 200, CHUNK)
+#: up to this many visitors (a live batch of hits) are probed at once: one statement that
+#: reads one index entry per visitor, where the cheap lookup reads up to
+#: ``VIEWS_PER_VISITOR`` rows each, and a second statement for visitors with many views
+PROBE_FIRST = 16
 
 _ENTRY_SQL = ", ".join(ENTRY_COLUMNS)
 _PROBE = (
@@ -212,7 +216,8 @@ def newest_views(
 ) -> dict[str, Last]:
     """Each visitor's newest stitched view on a site at or after ``since`` (ties: newest id).
 
-    Per chunk of visitors, first their recent views with one ``IN``; a chunk
+    A live batch (up to ``PROBE_FIRST`` visitors) is probed at once. Larger
+    chunks (imports) first read their recent views with one ``IN``; a chunk
     with more than ``VIEWS_PER_VISITOR`` views a visitor on average (someone
     viewing page after page, within the last half hour) is looked up again
     with one probe per visitor, whose cost does not grow with their views.
@@ -221,6 +226,9 @@ def newest_views(
     wanted = sorted({cid for cid in cids if cid is not None})
     for begin in range(0, len(wanted), CHUNK):
         chunk = wanted[begin : begin + CHUNK]
+        if len(chunk) <= PROBE_FIRST:
+            _probe(connection, site_id, chunk, since, found)
+            continue
         cap = VIEWS_PER_VISITOR * len(chunk)
         rows = connection.execute(
             _recent_views_statement(),
@@ -233,16 +241,25 @@ def newest_views(
                     order[cid] = (when, id_)
                     found[cid] = Last(when, start, seq, tuple(entry))
             continue
-        size = next(size for size in PROBE_SIZES if size >= len(chunk))
-        chunk += chunk[-1:] * (size - len(chunk))  # padding repeats a visitor: same answer
-        params: dict[str, Any] = {f"cid{n}": cid for n, cid in enumerate(chunk)}
-        params["since"] = since
-        params["site_id"] = site_id
-        for cid, when, start, seq, *entry in connection.execute(
-            _newest_views_statement(size), params
-        ):
-            found[cid] = Last(when, start, seq, tuple(entry))
+        _probe(connection, site_id, chunk, since, found)
     return found
+
+
+def _probe(
+    connection: Connection,
+    site_id: int,
+    chunk: list[str],
+    since: dt.datetime,
+    found: dict[str, Last],
+) -> None:
+    """Each visitor's newest view, one index probe per visitor, into ``found``."""
+    size = next(size for size in PROBE_SIZES if size >= len(chunk))
+    chunk = chunk + chunk[-1:] * (size - len(chunk))  # padding repeats a visitor: same answer
+    params: dict[str, Any] = {f"cid{n}": cid for n, cid in enumerate(chunk)}
+    params["since"] = since
+    params["site_id"] = site_id
+    for cid, when, start, seq, *entry in connection.execute(_newest_views_statement(size), params):
+        found[cid] = Last(when, start, seq, tuple(entry))
 
 
 def stitch_batch(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:

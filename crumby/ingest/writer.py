@@ -10,7 +10,13 @@ a batch holds as many rows as there are requests in flight, so the cost of
 a commit is shared; with no load a batch is a single row and nothing is slower than before.
 
 No acknowledged hit is lost: a request answers 204 only after the commit of
-the batch that holds its row. A failed batch is retried once on a fresh
+the batch that holds its row. The opposite holds too: a request that gives up
+(after HIT_WAIT_SECONDS, and answers 503) withdraws its row, so that it is
+never stored afterwards. A row is queued, then claimed by a batch, then
+committing; a request giving up while its row is queued or claimed takes it
+back (a batch that already read it rolls back and runs again without it),
+and one whose row is already committing waits the moment it takes to learn
+the outcome, so that the answer is always the truth. A failed batch is retried once on a fresh
 connection; if the database refuses it again for anything but being locked
 or down, its rows are retried one by one so a single bad row cannot take its
 neighbours down. The requests whose row could not be stored answer 503.
@@ -22,12 +28,10 @@ first hit, is restarted after a fork (gunicorn ``--preload``) and exits after
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
@@ -37,18 +41,16 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crumby.database import describe
 from crumby.ingest.pipeline import Pipeline, pipeline_for
+from crumby.ingest.turns import WriteTurns
 from crumby.operations.metrics import WRITER_BATCH, WRITER_QUEUE
-from crumby.store import spec_of
-
-try:
-    import fcntl
-except ImportError:  # Windows: SQLite's busy handler alone
-    fcntl = None  # type: ignore[assignment]
 
 BATCH_MAX = 500
 IDLE_SECONDS = 10.0
-#: how long a request waits for its batch before answering 503
-WAIT_SECONDS = 30.0
+#: how long a request waits for its row by default (HIT_WAIT_SECONDS) before answering 503
+WAIT_SECONDS = 4.0
+
+# where a row stands (``Pending.state``); the writer's ``claims`` lock guards the changes
+QUEUED, CLAIMED, COMMITTING, WITHDRAWN = range(4)
 
 
 class StoreError(Exception):
@@ -63,7 +65,7 @@ class Pending:
     holding the GIL, which under load was a fifth of the writer's time.
     """
 
-    __slots__ = ("table", "row", "done", "error")
+    __slots__ = ("table", "row", "done", "error", "state")
 
     def __init__(self, table: Table, row: dict[str, Any]) -> None:
         self.table = table
@@ -71,6 +73,7 @@ class Pending:
         self.done = threading.Lock()
         self.done.acquire()
         self.error: str | None = None
+        self.state = QUEUED
 
     def finish(self, error: str | None = None) -> None:
         """Wake the request thread."""
@@ -78,8 +81,12 @@ class Pending:
         self.done.release()
 
     def wait(self, timeout: float) -> bool:
-        """Block until the writer is done with this row; False on timeout."""
+        """Block until the writer is done with this row; False on timeout (-1: no limit)."""
         return self.done.acquire(timeout=timeout)
+
+
+class _Withdrawn(Exception):
+    """A row of the batch was taken back by its request: roll back, run without it."""
 
 
 class Writer:
@@ -90,11 +97,13 @@ class Writer:
         self.engine = engine
         self.queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
         self.lock = threading.Lock()
+        #: guards ``Pending.state``: a request taking its row back, a batch claiming it
+        self.claims = threading.Lock()
+        self.wait_seconds = float(app.config.get("HIT_WAIT_SECONDS") or WAIT_SECONDS)
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
         self.pipeline: Pipeline = pipeline_for(app, engine)
-        self.lock_path = spec_of(engine).writer_lock_path(engine)
-        self.lock_file: Any = None
+        self.turns = WriteTurns.for_engine(engine)
         self.connection: Connection | None = None
 
     def store(self, table: Table, row: dict[str, Any]) -> None:
@@ -117,7 +126,7 @@ class Writer:
                 self.queue = queue.SimpleQueue()
                 self.pid = os.getpid()
                 self.thread = None
-                self.lock_file = None  # the parent's open file would share its lock
+                self.turns.forget()  # the parent's open file would share its lock
                 self.connection = None  # nor may a child use the parent's socket
             for item in items:
                 self.queue.put(item)
@@ -126,13 +135,24 @@ class Writer:
                     target=self._run, name="crumby-hit-writer", daemon=True
                 )
                 self.thread.start()
-        deadline = time.monotonic() + WAIT_SECONDS
+        deadline = time.monotonic() + self.wait_seconds
         for item in items:
             if not item.wait(max(0.0, deadline - time.monotonic())):
-                raise StoreError("timed out waiting for the database")
+                if self._withdraw(items):
+                    raise StoreError("timed out waiting for the database")
+                item.wait(-1)  # committing: the outcome is a moment away
         for item in items:
             if item.error is not None:
                 raise StoreError(item.error)
+
+    def _withdraw(self, items: list[Pending]) -> bool:
+        """Take back the rows not yet committing; False if one is committing (then none)."""
+        with self.claims:
+            if any(item.state == COMMITTING for item in items):
+                return False
+            for item in items:
+                item.state = WITHDRAWN
+            return True
 
     def _run(self) -> None:
         while True:
@@ -146,56 +166,89 @@ class Writer:
                         WRITER_QUEUE.set(0)
                         return
                 continue
-            batch = [first]
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            # metrics per batch, never per hit: what waited, and how many commit together
-            WRITER_QUEUE.set(len(batch) + self.queue.qsize())
-            WRITER_BATCH.observe(len(batch))
-            self._commit(batch)
+            # On SQLite the batch is gathered once this process's turn to write has come:
+            # the hits that arrived while it waited for the other processes join it, so
+            # each turn (a transaction, a commit) is shared by as many hits as possible.
+            with self.turns.turn():
+                batch = [first]
+                while len(batch) < BATCH_MAX:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                with self.claims:
+                    batch = [item for item in batch if item.state == QUEUED]
+                    for item in batch:
+                        item.state = CLAIMED
+                # metrics per batch, never per hit: what waited, and how many commit together
+                WRITER_QUEUE.set(len(batch) + self.queue.qsize())
+                WRITER_BATCH.observe(len(batch))
+                outcome = self._commit(batch)
+            # woken once this process's turn is over: the other processes write meanwhile
+            for item, error in outcome:
+                item.finish(error)
             WRITER_QUEUE.set(self.queue.qsize())
 
-    def _commit(self, batch: list[Pending]) -> None:
+    def _commit(self, batch: list[Pending]) -> list[tuple[Pending, str | None]]:
+        """Store the batch; each row with None (stored) or the error its request answers."""
         # The second attempt runs on a fresh connection: one the server dropped
         # costs no hit. A database that stays locked or down fails the batch at
         # once; only a batch refused for another reason (a row the database will
         # not take) is split, so that that row fails alone.
-        for attempt in (1, 2):
+        attempt = 1
+        while batch:
             try:
                 self._insert(batch)
+            except _Withdrawn:
+                batch = self._still_wanted(batch)
+                continue
             except Exception as exc:
                 if attempt == 1:
+                    attempt = 2
+                    batch = self._still_wanted(batch)
                     continue
                 if len(batch) == 1 or isinstance(exc, OperationalError):
-                    for item in batch:
-                        self._fail(item, exc)
-                    return
-            else:
-                for item in batch:
-                    item.finish()
-                return
+                    return [(item, self._failure(item, exc)) for item in batch]
+                break
+            return [(item, None) for item in batch]
+        outcome = []
         for item in batch:
             try:
                 self._insert([item])
+            except _Withdrawn:
+                continue
             except Exception as exc:
-                self._fail(item, exc)
+                outcome.append((item, self._failure(item, exc)))
             else:
-                item.finish()
+                outcome.append((item, None))
+        return outcome
+
+    def _still_wanted(self, batch: list[Pending]) -> list[Pending]:
+        """The rows whose requests still wait for them (the others were taken back)."""
+        with self.claims:
+            return [item for item in batch if item.state != WITHDRAWN]
 
     def _insert(self, batch: list[Pending]) -> None:
-        with self._between_processes():
-            connection = self._connection()
-            try:
-                # The pipeline reads the visitors' newest views in the transaction that
-                # stores the new ones (on SQLite, under the writers' lock).
-                with connection.begin():
-                    done = self.pipeline.run(connection, ((i.table, i.row) for i in batch))
-            except Exception:
-                self._close_connection()  # it may be broken; the retry gets a new one
-                raise
+        connection = self._connection()
+        try:
+            # The pipeline reads the visitors' newest views in the transaction that
+            # stores the new ones (on SQLite, in this process's turn to write).
+            with connection.begin():
+                done = self.pipeline.run(connection, ((i.table, i.row) for i in batch))
+                # the last moment a request may take its row back: after it, the commit
+                with self.claims:
+                    if any(item.state == WITHDRAWN for item in batch):
+                        raise _Withdrawn
+                    for item in batch:
+                        item.state = COMMITTING
+        except _Withdrawn:
+            raise
+        except Exception:
+            with self.claims:  # not stored: their requests may take them back again
+                for item in batch:
+                    item.state = CLAIMED
+            self._close_connection()  # it may be broken; the retry gets a new one
+            raise
         self.pipeline.counted(done)
 
     def _connection(self) -> Connection:
@@ -217,34 +270,11 @@ class Writer:
             except Exception:  # a dead connection cannot be closed cleanly; drop it
                 pass
 
-    @contextlib.contextmanager
-    def _between_processes(self) -> Iterator[None]:
-        """On SQLite, take turns with the other server processes' writers.
-
-        SQLite's own busy handler polls with growing sleeps, so two processes
-        wanting the write lock wait milliseconds past its release; a blocking
-        ``flock`` on a file beside the database wakes the next writer at once.
-        """
-        if self.lock_path is None or fcntl is None:
-            yield
-            return
-        if self.lock_file is None:  # opened in the writer thread: after any fork
-            try:
-                self.lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - kept open
-            except OSError:
-                self.lock_path = None
-                yield
-                return
-        fcntl.flock(self.lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.lock_file, fcntl.LOCK_UN)
-
-    def _fail(self, item: Pending, exc: Exception) -> None:
+    def _failure(self, item: Pending, exc: Exception) -> str:
+        """Log why a row could not be stored; the answer its request gives."""
         message = describe(exc) if isinstance(exc, SQLAlchemyError) else str(exc)[:300]
         self.app.logger.error("could not store a hit in %s: %s", item.table.name, message)
-        item.finish("database unavailable")
+        return "database unavailable"
 
 
 def writer_for(app: Flask, engine: Engine) -> Writer:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection
-from sqlalchemy.engine import Engine
+from sqlalchemy import Column, Connection, Table
+from sqlalchemy.engine import Dialect, Engine
 
 #: helper arguments are SQL expressions written by the query author, never request values;
 #: still, refuse a statement separator so that a slip fails early and clearly
@@ -124,3 +126,61 @@ class DatabaseSpec:
         so there the column stays nullable and the model's NOT NULL holds for
         new tables only; the ingest pipeline never writes NULL into it.
         """
+
+
+#: the DB-API placeholder of each ``paramstyle`` a driver may use, for positional parameters
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys, with one ``executemany`` of the driver.
+
+    What ``connection.execute(table.insert(), rows)`` does, without building
+    SQLAlchemy's parameter structures row by row: for a log import that was
+    a third of the time of storing a row. The columns' own bind processors
+    (SQLite's datetime text, for one) still convert each value.
+    """
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    # columns left out take their Python-side default, as SQLAlchemy's insert() gives them
+    defaults = [
+        column
+        for column in table.columns
+        if column.default is not None and column.name not in rows[0]
+    ]
+    if defaults:
+        rows = [{**row, **{c.name: _default(c) for c in defaults}} for row in rows]
+        keys += tuple(column.name for column in defaults)
+    sql, processors = _insert_plan(connection.dialect, table, keys)
+    params = [
+        tuple(
+            row[key] if process is None or row[key] is None else process(row[key])
+            for key, process in zip(keys, processors, strict=True)
+        )
+        for row in rows
+    ]
+    connection.exec_driver_sql(sql, params)
+
+
+def _default(column: Column[Any]) -> Any:
+    """A column's Python-side default value (SQLAlchemy wraps callables to take a context)."""
+    default = column.default
+    return default.arg(None) if default.is_callable else default.arg  # type: ignore[union-attr]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_plan(
+    dialect: Dialect, table: Table, keys: tuple[str, ...]
+) -> tuple[str, list[Callable[[Any], Any] | None]]:
+    """The INSERT text and the bind processors for one table, key set and dialect."""
+    placeholder = _PLACEHOLDERS.get(dialect.paramstyle)
+    if placeholder is None:
+        raise DialectError(f"unsupported DB-API paramstyle {dialect.paramstyle!r}")
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(key) for key in keys)
+    values = ", ".join(placeholder for _ in keys)
+    sql = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({values})"
+    # the dialect's own implementation of each type converts (a generic DateTime does not)
+    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
+    return sql, processors

@@ -52,6 +52,7 @@ from crumby.tracking.endpoint import (
     _json,
     enrich,
     gif,
+    unavailable,
 )
 from crumby.tracking.enrich import _valid_ip
 from crumby.tracking.hits import clean, limit
@@ -239,9 +240,9 @@ def answer_collect(
         return _store(endpoints, environ, hits)
     except (DatabaseError, SQLAlchemyError) as exc:
         app.logger.error("%s", exc if isinstance(exc, DatabaseError) else describe(exc))
-        return _json(503, "database unavailable")
+        return unavailable("database unavailable")
     except StoreError as exc:
-        return _json(503, str(exc))
+        return unavailable(str(exc))
 
 
 def _store(

@@ -154,9 +154,9 @@ class HitEndpoints:
                 writer_for(app, self.engine()).store(kind.table, row)
             except DatabaseError as exc:
                 app.logger.error("%s", exc)
-                return _json(503, "database unavailable")
+                return unavailable("database unavailable")
             except StoreError as exc:
-                return _json(503, str(exc))
+                return unavailable(str(exc))
         if method == "POST":
             return 204, [], b""
         return gif()
@@ -178,6 +178,16 @@ def gif() -> tuple[int, list[tuple[str, str]], bytes]:
         ("Content-Length", str(len(PIXEL))),
     ]
     return 200, headers, PIXEL
+
+
+#: seconds a client is asked to wait before sending a hit again after a 503
+RETRY_AFTER = 5
+
+
+def unavailable(message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """503 with ``Retry-After``: the hit was not stored, and may be sent again."""
+    status, headers, body = _json(503, message)
+    return status, [*headers, ("Retry-After", str(RETRY_AFTER))], body
 
 
 def _json(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
