@@ -14,6 +14,7 @@ from crumby.extensions import db
 from crumby.ingest.sessions import restitch, restitch_visitors
 from crumby.lifecycle.deletion import forget, prune
 from crumby.models import SchemaVersion, Visit
+from crumby.reporting import get_query, run_query
 from crumby.sites import add_site
 
 T = dt.datetime(2026, 3, 1, 12, 0, 0)
@@ -154,3 +155,29 @@ def test_a_database_from_before_next_gaps_is_upgraded(other_database_url, tmp_pa
     assert _gaps(upgraded) == ANN_GAPS
     with upgraded.app_context():
         db.engine.dispose()
+
+
+def _report(app, site, name: str) -> tuple[list[str], list[list]]:
+    with app.app_context():
+        result = run_query(get_query("public", name), site, T.date(), T.date(), use_cache=False)
+    return result.columns, result.data
+
+
+def test_the_exit_pages_and_time_on_page_reports_by_hand(app, site):
+    _store(
+        app,
+        _view("ann", 0, "/"),
+        _view("ann", 5, "/menu?x=1"),  # 5 minutes on /
+        _view("ann", 12, "/order"),  # 7 minutes on /menu; /order is ann's first exit
+        _view("ann", 52, "/menu"),  # a new session
+        _view("ann", 53.5, "/"),  # 1.5 minutes on /menu; / is the second exit
+        _view("bob", 30, "/menu"),  # one view: an exit, no time
+        {**_view("bot", 31, "/menu"), "is_bot": True},
+    )
+    columns, rows = _report(app, site, "exit_pages")
+    assert columns == ["page", "exits", "views", "exit_rate"]
+    third = pytest.approx(1 / 3, abs=1e-3)  # MySQL keeps 4 decimals
+    assert rows == [["/", 1, 2, 0.5], ["/menu", 1, 3, third], ["/order", 1, 1, 1]]
+    columns, rows = _report(app, site, "time_on_page")
+    assert columns == ["page", "views", "timed", "avg_time"]
+    assert rows == [["/menu", 3, 2, 255.0], ["/", 2, 1, 300.0], ["/order", 1, 0, None]]
