@@ -241,12 +241,24 @@ def _v5_token_scopes(connection: Connection) -> None:
         )
 
 
+def _next_gaps(connection: Connection) -> None:
+    """``visits.next_gap``: each view's time until its session's next view (NULL: an exit).
+
+    Filled for the views stored before, visitor by visitor (``exits.relink_all``).
+    """
+    from crumby.ingest.exits import relink_all
+
+    _add_columns(connection, "visits", ["next_gap"])
+    relink_all(connection)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
     _v3_sites,
     _v4_import_keys,
     _v5_token_scopes,
+    _next_gaps,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
