@@ -240,8 +240,19 @@ def _v5_token_scopes(connection: Connection) -> None:
         )
 
 
-def _v6_session_attributes(connection: Connection) -> None:
-    """Version 6: each view carries its session's attributes (filters, contract section 9).
+def _next_gaps(connection: Connection) -> None:
+    """``visits.next_gap``: each view's time until its session's next view (NULL: an exit).
+
+    Filled for the views stored before, visitor by visitor (``exits.relink_all``).
+    """
+    from crumby.ingest.exits import relink_all
+
+    _add_columns(connection, "visits", ["next_gap"])
+    relink_all(connection)
+
+
+def _session_attributes(connection: Connection) -> None:
+    """Each view carries its session's attributes (filters, contract section 9).
 
     ``entry_page``, ``entry_source`` and ``entry_utm_*`` are added and filled
     by re-stitching every visitor's views, 500 visitors per statement (and
@@ -260,7 +271,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v3_sites,
     _v4_import_keys,
     _v5_token_scopes,
-    _v6_session_attributes,
+    _next_gaps,
+    _session_attributes,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

@@ -176,6 +176,9 @@ class Visit(db.Model):
     session_start: Mapped[dt.datetime | None] = mapped_column(DateTime)
     session_seq: Mapped[int | None] = mapped_column(Integer)
     session_gap: Mapped[float | None] = mapped_column(Double)
+    #: seconds until the next view of the session (time on this page), NULL for the
+    #: session's last view (its exit); see ``crumby.ingest.exits``
+    next_gap: Mapped[float | None] = mapped_column(Double)
     #: the session's attributes, copied from its entry view to each of its views when they
     #: are stitched (``crumby.ingest.sessions``), so that a filter on them needs no join:
     #: the entry's path, its source (``view_source``) and its campaign parameters (the

@@ -538,6 +538,31 @@ def expect(
     if name == "entry_pages":
         counts = Counter(_label(path(s[0]["doc_uri"])) for s in starting())
         return [[k, v] for k, v in counts.items()]
+    if name == "exit_pages":  # of the matching views of the range's sessions, the exits
+        found = sessions_starting(seed, t0, t1, zone)
+        exits = Counter(
+            _label(path(s[-1]["doc_uri"])) for s in found if matches(s[-1], filters, entries)
+        )
+        views = Counter(
+            _label(path(r["doc_uri"])) for s in found for r in s if matches(r, filters, entries)
+        )
+        return [[page, n, views[page], n / views[page]] for page, n in exits.items()]
+    if name == "time_on_page":
+        # a view's time: until the next view of its session (none for a session's last)
+        spent = {}
+        for s in sessions(seed.visits):
+            for view, after in zip(s, s[1:], strict=False):
+                spent[id(view)] = (after["datetime"] - view["datetime"]).total_seconds()
+        by_page: dict[str, list[dict]] = defaultdict(list)
+        for r in rows:
+            if path(r["doc_uri"]):
+                by_page[path(r["doc_uri"])].append(r)
+        answer = []
+        for page, views in by_page.items():
+            times = [spent[id(r)] for r in views if id(r) in spent]
+            average = sum(times) / len(times) if times else None
+            answer.append([page, len(views), len(times), average])
+        return answer
     if name == "documents":
         paged = [r for r in rows if path(r["doc_uri"])]
         views = Counter(path(r["doc_uri"]) for r in paged)

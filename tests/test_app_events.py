@@ -448,7 +448,6 @@ def test_the_api_description_has_the_events_endpoint(client, sites):
 
 
 def test_a_database_from_before_token_scopes_is_upgraded(other_database_url, tmp_path):
-    before_scopes = MIGRATIONS.index(_v5_token_scopes) + 1  # the version that step upgrades
     config = {
         "SQLALCHEMY_DATABASE_URI": other_database_url,
         "SECRET_KEY": "x",
@@ -463,7 +462,9 @@ def test_a_database_from_before_token_scopes_is_upgraded(other_database_url, tmp
             add_site(connection, SHOP)
             for column in ("site_id", "ingest_only"):
                 connection.exec_driver_sql(f"ALTER TABLE api_tokens DROP COLUMN {column}")
-            connection.execute(sa.update(SchemaVersion).values(version=before_scopes))
+            # the version this step upgrades (later steps run after it)
+            version = MIGRATIONS.index(_v5_token_scopes) + 1
+            connection.execute(sa.update(SchemaVersion).values(version=version))
         db.session.remove()
         db.engine.dispose()
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -48,8 +49,57 @@ def test_generated_traffic_has_a_weekly_rhythm_and_a_plausible_mix(app):
     assert any(r.referrer and "google" in r.referrer for r in people)
     assert len({r.cid for r in people}) < len(people) / 2  # visitors view several pages and return
     with app.app_context():
-        names = set(db.session.scalars(sa.select(Event.name)))
-    assert {"order", "download", "scroll"} <= names
+        events = db.session.execute(sa.select(Event.name, Event.value, Event.doc_uri)).all()
+    # only events the tracker really sends, each of them
+    assert (
+        {name for name, _, _ in events}
+        == set(demo.EVENTS)
+        == {
+            "order",
+            "download",
+            "outbound",
+            "404",
+        }
+    )
+    for name, value, page in events:
+        if name == "404":  # cmb.auto.js with data-404: the page's own URL
+            assert value == page == demo.SITE + demo.NOT_FOUND[0]
+        elif name == "download":  # a click on a file link: the file's URL
+            assert (value, page) == (demo.MENU_FILE, demo.SITE + "/menu")
+        elif name == "outbound":  # a click on a link to another host: its URL
+            assert (value, page) == (demo.MAP, demo.SITE + "/contact")
+        else:
+            assert page == demo.SITE + "/order/thank-you" and value in {"bread", "cake", "catering"}
+
+
+def test_the_demo_events_are_the_ones_the_trackers_send():
+    """Every automatic event name of the demo is a name cmb.auto.js sends, and no other
+    build sends it; the rest come from cmb.event calls on the demo site's pages."""
+    static = Path(demo.__file__).parent / "static"
+    auto, plain = (static / "cmb.auto.js").read_text(), (static / "cmb.js").read_text()
+    automatic = {name for name, sender in demo.EVENTS.items() if sender == "cmb.auto.js"}
+    assert automatic == {"download", "outbound", "404"}
+    for name in automatic:
+        assert f'"{name}"' in auto and f'"{name}"' not in plain
+    template = (Path(demo.__file__).parent / "templates" / "dashboard" / "demo.html").read_text()
+    assert 'data-event="order"' in template and "/cmb.auto.js" in template
+
+
+def test_the_demo_site_has_a_file_to_download_and_a_not_found_page(app, client):
+    app.config["DEMO"] = True
+    page = client.get("/demo/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'src="/cmb.auto.js" data-site="example.com" defer' in html
+    assert 'href="/demo/menu.pdf" download' in html and f'href="{demo.MAP}"' in html
+    menu = client.get("/demo/menu.pdf")
+    assert menu.status_code == 200 and menu.mimetype == "application/pdf"
+    assert menu.data.startswith(b"%PDF-")
+    gone = client.get("/demo/menu.html")
+    assert gone.status_code == 404
+    assert 'data-site="example.com" data-404 defer' in gone.get_data(as_text=True)
+    app.config["DEMO"] = False
+    assert client.get("/demo/menu.pdf").status_code == 404
 
 
 def test_the_demo_site_exists_only_in_demo_mode(client):
@@ -107,7 +157,7 @@ def test_crumby_demo_serves_ninety_days_without_touching_the_real_database(crumb
         day_before = json.loads(body)
         assert day_before["data"][0][day_before["columns"].index("views")] == 0  # 90 days, no more
         status, page = _get(base + "/demo/")
-        assert status == 200 and b'src="/cmb.js" data-site="example.com"' in page
+        assert status == 200 and b'src="/cmb.auto.js" data-site="example.com"' in page
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=10)

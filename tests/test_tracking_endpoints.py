@@ -72,9 +72,34 @@ def test_cmb_js_is_served_as_cacheable_javascript_under_1000_bytes_gzipped(clien
     assert len(gzip.compress(response.data, 9)) <= 1000
 
 
-def test_cmb_js_cache_lifetime_follows_the_setting(app, client):
+@pytest.mark.parametrize("name", ["cmb.js", "cmb.auto.js"])
+def test_both_tracker_builds_are_served_alike(client, name):
+    response = client.get("/" + name)
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.headers["Cache-Control"] == "public, max-age=3600"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Set-Cookie" not in response.headers
+    assert response.data == (STATIC_CMB.parent / name).read_bytes()
+
+
+def test_the_automatic_events_live_only_in_cmb_auto_js(client):
+    plain, auto = client.get("/cmb.js").data, client.get("/cmb.auto.js").data
+    for name in (b'"outbound"', b'"download"', b'"404"', b"auxclick"):
+        assert name not in plain
+        assert name in auto
+
+
+def test_other_scripts_are_not_served_from_the_root(client):
+    assert client.get("/cmb.other.js").status_code == 404
+    assert client.get("/size.py").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["cmb.js", "cmb.auto.js"])
+def test_cmb_js_cache_lifetime_follows_the_setting(app, client, name):
     app.config["TRACKER_MAX_AGE"] = 60
-    assert "max-age=60" in client.get("/cmb.js").headers["Cache-Control"]
+    assert "max-age=60" in client.get("/" + name).headers["Cache-Control"]
 
 
 # --- the four encodings -------------------------------------------------------------

@@ -15,7 +15,8 @@ them. Each step has one job, in this order:
    hint already in ``import_keys``) are dropped under ``duplicate``; the
    others' keys are stored with them;
 5. ``count_bots``: bots are stored flagged and counted under ``bot``;
-6. ``stitch``: each visit's place in its visitor's session on its site;
+6. ``stitch``: each visit's place in its visitor's session on its site, and
+   the time until the next view (``next_gap``) of the view each one continues;
 7. ``insert``: one ``executemany`` per table.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.

@@ -6,6 +6,8 @@ A session is one visitor's views on one site with gaps of at most ``SESSION_TIME
 - ``session_start``: when the session's first view (its entry) happened;
 - ``session_seq``: the view's place in the session, 1 for the entry;
 - ``session_gap``: seconds since the session's previous view, 0 for the entry;
+- ``next_gap``: seconds until the session's next view, NULL for its last view
+  (its exit), filled in when that next view is stitched (``crumby.ingest.exits``).
 - ``entry_page``, ``entry_source``, ``entry_utm_*`` and ``entry_country``,
   ``entry_region``, ``entry_city``, ``entry_browser``, ``entry_os``,
   ``entry_device``, ``entry_language`` (``ENTRY_COLUMNS``): the session's
@@ -51,6 +53,7 @@ from sqlalchemy import (
     String,
     TextualSelect,
     bindparam,
+    inspect,
     or_,
     select,
     text,
@@ -58,6 +61,7 @@ from sqlalchemy import (
     update,
 )
 
+from crumby.ingest import exits
 from crumby.models import Visit, view_source
 from crumby.store import spec_of
 
@@ -106,12 +110,13 @@ def entry_of(view: dict[str, Any]) -> Entry:
 
 
 class Last(NamedTuple):
-    """A visitor's newest view: when it happened, its session's start, its place in it, and
-    the session's attributes (ENTRY_COLUMNS)."""
+    """A visitor's newest view: when it happened, its session's start, its place in it,
+    its id when it is a stored view, and the session's attributes (ENTRY_COLUMNS)."""
 
     datetime: dt.datetime
     start: dt.datetime
     seq: int
+    id: int | None = None
     entry: Entry | None = None
 
 
@@ -127,8 +132,8 @@ def follow(last: Last | None, when: dt.datetime, entry: Entry | None = None) -> 
         gap = (when - last.datetime).total_seconds()
         if gap <= SESSION_TIMEOUT:
             newest = when if when > last.datetime else last.datetime
-            return Last(newest, last.start, last.seq + 1, last.entry), round(max(gap, 0.0), 3)
-    return Last(when, when, 1, entry), 0.0
+            return Last(newest, last.start, last.seq + 1, entry=last.entry), round(max(gap, 0.0), 3)
+    return Last(when, when, 1, entry=entry), 0.0
 
 
 #: how many views per visitor (on average over a chunk) the first, cheap lookup reads before
@@ -145,8 +150,8 @@ PROBE_FIRST = 16
 
 _ENTRY_SQL = ", ".join(ENTRY_COLUMNS)
 _PROBE = (
-    f"SELECT cid, datetime, session_start, session_seq, {_ENTRY_SQL} FROM ("
-    "SELECT v.cid, v.datetime, v.session_start, v.session_seq, "
+    f"SELECT cid, datetime, session_start, session_seq, id, {_ENTRY_SQL} FROM ("
+    "SELECT v.cid, v.datetime, v.session_start, v.session_seq, v.id, "
     + ", ".join(f"v.{name}" for name in ENTRY_COLUMNS)
     + " FROM visits v "
     "WHERE v.site_id = :site_id AND v.cid = :cid{n} AND v.datetime >= :since "
@@ -206,6 +211,7 @@ def _newest_views_statement(count: int) -> TextualSelect:
             datetime=DateTime(),
             session_start=DateTime(),
             session_seq=Integer(),
+            id=Integer(),
             **{name: String() for name in ENTRY_COLUMNS},
         )
     )
@@ -239,7 +245,7 @@ def newest_views(
             for cid, when, id_, start, seq, *entry in rows:
                 if cid not in order or (when, id_) > order[cid]:
                     order[cid] = (when, id_)
-                    found[cid] = Last(when, start, seq, tuple(entry))
+                    found[cid] = Last(when, start, seq, id_, tuple(entry))
             continue
         _probe(connection, site_id, chunk, since, found)
     return found
@@ -258,8 +264,10 @@ def _probe(
     params: dict[str, Any] = {f"cid{n}": cid for n, cid in enumerate(chunk)}
     params["since"] = since
     params["site_id"] = site_id
-    for cid, when, start, seq, *entry in connection.execute(_newest_views_statement(size), params):
-        found[cid] = Last(when, start, seq, tuple(entry))
+    for cid, when, start, seq, id_, *entry in connection.execute(
+        _newest_views_statement(size), params
+    ):
+        found[cid] = Last(when, start, seq, id_, tuple(entry))
 
 
 def stitch_batch(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -267,7 +275,9 @@ def stitch_batch(connection: Connection, rows: Sequence[dict[str, Any]]) -> None
 
     ``connection`` must see the stored visits and every row must have its
     ``site_id``; rows are taken in time order, so several views of one
-    visitor in the same batch chain correctly.
+    visitor in the same batch chain correctly. The view each row continues
+    gets its ``next_gap``: a row of the batch in place, a stored view by an
+    update in this same transaction.
     """
     by_site: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
@@ -280,17 +290,25 @@ def _stitch_site(connection: Connection, site_id: int, rows: list[dict[str, Any]
     # only a view in the last SESSION_TIMEOUT seconds can continue a session
     since = min(row["datetime"] for row in rows) - dt.timedelta(seconds=SESSION_TIMEOUT)
     last = newest_views(connection, site_id, (row.get("cid") for row in rows), since)
+    # each visitor's latest view so far: a stored view's id, then this batch's rows
+    previous: dict[str, exits.Previous] = {cid: view.id for cid, view in last.items()}
+    stored: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda row: row["datetime"]):
         cid = row.get("cid")
         current, gap = follow(
             last.get(cid) if cid is not None else None, row["datetime"], entry_of(row)
         )
+        row["next_gap"] = None
         if cid is not None:
             last[cid] = current
+            if current.seq > 1:
+                exits.link(previous.get(cid), gap, stored)
+            previous[cid] = row
         row["session_start"] = current.start
         row["session_seq"] = current.seq
         row["session_gap"] = gap
         row.update(zip(ENTRY_COLUMNS, current.entry or entry_of(row), strict=True))
+    exits.save(connection, stored)
 
 
 def restitch(connection: Connection, everything: bool = False) -> int:
@@ -306,7 +324,9 @@ def restitch(connection: Connection, everything: bool = False) -> int:
     if not everything:
         wanted = wanted.where(_unstitched())
     pairs = connection.execute(wanted.distinct()).all()
-    return changed + restitch_visitors(connection, pairs)
+    # an upgrade re-stitches before the step that adds next_gap (which then fills it)
+    relink = "next_gap" in {column["name"] for column in inspect(connection).get_columns("visits")}
+    return changed + restitch_visitors(connection, pairs, relink)
 
 
 #: what a view's own session attributes are read from (``entry_of``)
@@ -355,13 +375,18 @@ def _restitch_alone(connection: Connection, condition: ColumnElement[bool]) -> i
         changed += len(updates)
 
 
-def restitch_visitors(connection: Connection, pairs: Iterable[tuple[int, str | None]]) -> int:
+def restitch_visitors(
+    connection: Connection, pairs: Iterable[tuple[int, str | None]], relink: bool = True
+) -> int:
     """Re-stitch the whole history of each (site_id, cid) visitor given; returns rows changed.
 
     For deletions (``crumby prune``, ``crumby forget``): once some of a
     visitor's views are gone, the ones left are put back in order (the first
     one left of a session becomes its entry), without touching anyone else.
     Views without a visitor id are sessions of their own and need nothing.
+    Each view's ``next_gap`` is recomputed too (``exits.relink``; not with
+    ``relink`` false, for a table that has no such column yet); the count is
+    of views whose session columns changed.
     """
     by_site: dict[int, set[str]] = {}
     for site_id, cid in pairs:
@@ -376,6 +401,8 @@ def restitch_visitors(connection: Connection, pairs: Iterable[tuple[int, str | N
             if updates:
                 connection.execute(statement, updates)
                 changed += len(updates)
+            if relink:
+                exits.relink(connection, site_id, cids[begin : begin + CHUNK])
     return changed
 
 

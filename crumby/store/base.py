@@ -153,13 +153,15 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         rows = [{**row, **{c.name: _default(c) for c in defaults}} for row in rows]
         keys += tuple(column.name for column in defaults)
     sql, processors = _insert_plan(connection.dialect, table, keys)
-    params = [
-        tuple(
-            row[key] if process is None or row[key] is None else process(row[key])
-            for key, process in zip(keys, processors, strict=True)
-        )
-        for row in rows
-    ]
+    # most columns are passed as they are: convert only those with a processor
+    converted = [(n, process) for n, process in enumerate(processors) if process is not None]
+    params: list[Any] = []
+    for row in rows:
+        values = [row[key] for key in keys]
+        for n, process in converted:
+            if values[n] is not None:
+                values[n] = process(values[n])
+        params.append(tuple(values))
     connection.exec_driver_sql(sql, params)
 
 

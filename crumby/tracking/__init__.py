@@ -1,6 +1,6 @@
-"""Tracking: serves cmb.js and turns /visit and /event hits into rows.
+"""Tracking: serves cmb.js (and cmb.auto.js) and turns /visit and /event hits into rows.
 
-``bp`` serves /cmb.js. The hits themselves are answered by ``HitEndpoints``,
+``bp`` serves /cmb.js and /cmb.auto.js. The hits themselves are answered by ``HitEndpoints``,
 a WSGI middleware that ``init_app`` puts in front of the Flask app (see
 ``endpoint`` for why), so they never meet Flask's CSRF check or session. The
 blueprint stays CSRF-exempt all the same (``crumby.csrf`` exempts the hit
@@ -18,7 +18,7 @@ from flask.sessions import SessionInterface
 bp = Blueprint("tracking", __name__)
 
 #: paths that never read or write the session cookie (hits never reach Flask at all)
-SESSIONLESS_PATHS = frozenset({"/cmb.js"})
+SESSIONLESS_PATHS = frozenset({"/cmb.js", "/cmb.auto.js"})
 
 from crumby.tracking import views  # noqa: E402,F401  (registers the routes)
 
@@ -40,7 +40,7 @@ def init_app(app: Flask) -> None:
 
 
 class HitsWithoutSession(SessionInterface):
-    """The app's session interface, except that /cmb.js gets a null session.
+    """The app's session interface, except that the tracker scripts get a null session.
 
     Opening the signed session cookie costs a hit more than all of its own
     parsing, and a hit has no use for it (cookies of another site's visitor
@@ -51,7 +51,7 @@ class HitsWithoutSession(SessionInterface):
         self.inner = inner
 
     def open_session(self, app: Flask, request: Request) -> Any:
-        """A null session for /cmb.js; the wrapped interface's session for everything else."""
+        """A null session for the tracker scripts; the wrapped interface's session otherwise."""
         if request.path in SESSIONLESS_PATHS:
             return self.make_null_session(app)
         return self.inner.open_session(app, request)

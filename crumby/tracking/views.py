@@ -1,4 +1,8 @@
-"""The tracker script, GET /cmb.js, served by the tracking blueprint.
+"""The tracker scripts, GET /cmb.js and /cmb.auto.js, served by the tracking blueprint.
+
+Both are built from ``tracker/cmb.js`` (``npm run build``): ``cmb.js`` records
+page views and ``cmb.event`` calls, ``cmb.auto.js`` adds automatic events
+(outbound links, downloads, 404 pages). They are served alike.
 
 The hit endpoints /visit and /event are not Flask views: see ``endpoint``.
 """
@@ -14,12 +18,16 @@ from crumby.tracking import bp
 STATIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 
 
-@bp.get("/cmb.js")
-def tracker() -> Response:
-    """The tracker script, cacheable by browsers for TRACKER_MAX_AGE seconds."""
+#: the tracker builds, each served at /NAME
+TRACKERS = ("cmb.js", "cmb.auto.js")
+
+
+@bp.get("/<any(" + ", ".join(f'"{name}"' for name in TRACKERS) + "):name>")
+def tracker(name: str) -> Response:
+    """A tracker script, cacheable by browsers for TRACKER_MAX_AGE seconds."""
     response = send_from_directory(
         STATIC_FOLDER,
-        "cmb.js",
+        name,
         mimetype="text/javascript",
         max_age=int(current_app.config.get("TRACKER_MAX_AGE", 3600)),
     )

@@ -45,10 +45,21 @@ def test_clicking_around_the_demo_site_is_recorded(app, page):
         events = wait_for_rows(app, Event, Event.name == "order")
         assert [(e.value, e.doc_uri) for e in events] == [("bread", server.url + "/demo/menu")]
         assert wait_for_rows(app, Visit, Visit.doc_uri == server.url + "/demo/menu")
+        # cmb.auto.js: the menu link is a download, an unknown page the "not found" page
+        with page.expect_download():
+            page.click("text=Download the menu")
+        downloads = wait_for_rows(app, Event, Event.name == "download")
+        assert [(e.value, e.doc_uri) for e in downloads] == [
+            (server.url + "/demo/menu.pdf", server.url + "/demo/menu")
+        ]
+        page.goto(server.url + "/demo/old-page")
+        missing = wait_for_rows(app, Event, Event.name == "404")
+        assert [e.value for e in missing] == [server.url + "/demo/old-page"]
         with app.app_context():
             sites = set(db.session.scalars(sa.select(Visit.site_id)))
             sites |= set(db.session.scalars(sa.select(Event.site_id)))
             demo_site = find_site(db.session.connection(), demo.SITE_HOST)
             db.session.remove()
         assert sites == {demo_site.id}
-    assert page.js_errors == []
+    # the browser's own line about the "not found" page's status, nothing else
+    assert [e for e in page.js_errors if "404" not in e] == []

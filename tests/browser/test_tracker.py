@@ -38,6 +38,8 @@ def site_pages(crumby: str) -> dict[str, str]:
             "Tea shop",
             "<a id='next' href='/teas?utm_source=newsletter'>Our teas</a>"
             "<button id='buy' onclick=\"cmb.event('buy', 'sencha')\">Buy</button>"
+            "<button id='plain' onclick=\"cmb.event('signup')\">Sign up</button>"
+            "<button id='odd' onclick=\"cmb.event(42, 'lone \\ud800 + a&b=c')\">Odd</button>"
             "<button id='spa' onclick=\"history.pushState({}, '', '/checkout')\">Checkout</button>"
             "<button id='same' onclick=\"history.replaceState({}, '', '/?tab=2')\">Tab</button>"
             "<button id='moved' onclick=\"history.replaceState({}, '', '/moved')\">Move</button>",
@@ -165,6 +167,18 @@ def test_a_button_calling_cmb_event_lands_one_event(app, site, visitor):
     assert event.cid == cookie(visitor, "cid")
     settle(visitor)
     assert len(wait_for_rows(app, Event, 2, timeout=0.5)) == 1
+    assert visitor.js_errors == []
+
+
+def test_an_event_without_a_value_or_with_odd_text_is_stored_as_given(app, site, visitor):
+    visitor.goto(site + "/")
+    wait_for_rows(app, Visit, 1)
+    visitor.click("#plain")
+    [event] = wait_for_rows(app, Event, 1)
+    assert (event.name, event.value) == ("signup", None)  # no value: NULL, not ""
+    visitor.click("#odd")  # a number as name; a lone surrogate, '+', '&' and '=' in the value
+    _, odd = wait_for_rows(app, Event, 2)
+    assert (odd.name, odd.value) == ("42", "lone \ufffd + a&b=c")
     assert visitor.js_errors == []
 
 
