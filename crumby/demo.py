@@ -3,7 +3,9 @@
 The rows look like what the tracker stores: a daily and weekly rhythm with a
 slow upward trend, visitors who come back, a plausible mix of pages,
 referrers, campaigns, countries (with coordinates and time zones), browsers,
-devices and languages, events, and a few bots. Everything is stored through
+devices and languages, events, and a few bots. The events are only ones the
+tracker really sends (``EVENTS``): cmb.auto.js's automatic ones, and the
+``order`` that the shop's thank-you page would send with ``cmb.event``. Everything is stored through
 the ingest pipeline (``crumby.ingest``), as the tracker's hits are, under the
 public demo site ``example.com``.
 """
@@ -129,10 +131,25 @@ AGENTS = [
 
 BOTS = [("Googlebot", "2.1"), ("bingbot", "2.0"), ("AhrefsBot", "7.0")]
 
+#: an old address that links elsewhere still point to: the site's "not found" page
+NOT_FOUND = ("/menu.html", "Page not found · Example Bakery")
+#: the menu as a file to download, and the map the contact page links to
+MENU_FILE = SITE + "/menu.pdf"
+MAP = "https://www.openstreetmap.org/"
+#: every event name the demo stores, with what sends it: cmb.auto.js for the first three
+#: (a file link, a link to another host, a page with data-404), cmb.event for the last
+EVENTS = {
+    "download": "cmb.auto.js",
+    "outbound": "cmb.auto.js",
+    "404": "cmb.auto.js",
+    "order": "cmb.event('order', item) on the thank-you page",
+}
+
 #: how the next page follows from the current one
 NEXT_PAGES = {
     "/": ["/menu", "/blog/sourdough-starter", "/order", "/about"],
     "/menu": ["/order", "/", "/contact"],
+    NOT_FOUND[0]: ["/", "/menu"],
     "/order": ["/order/thank-you", "/menu"],
     "/blog/sourdough-starter": ["/blog/croissant-layers", "/blog/rye-bread", "/"],
     "/blog/croissant-layers": ["/blog/sourdough-starter", "/menu"],
@@ -188,7 +205,7 @@ def _visit_row(visitor: Visitor, when: dt.datetime, path: str, title: str, refer
         "doc_uri": url,
         "doc_enc": "UTF-8",
         "referrer": referrer,
-        "referrer_header": referrer,
+        "_referrer": referrer,  # the columns' names: rows are inserted by column name
         "platform": platform,
         "browser": browser,
         "version": visitor.version,
@@ -206,7 +223,7 @@ def _visit_row(visitor: Visitor, when: dt.datetime, path: str, title: str, refer
         "accuracy_radius": 20,
         "time_zone": tz,
         "lang": visitor.lang,
-        "lang_header": f"{visitor.lang},{visitor.lang[:2]};q=0.9,en;q=0.5",
+        "_lang": f"{visitor.lang},{visitor.lang[:2]};q=0.9,en;q=0.5",
         "utm_source": utm[0] if utm else None,
         "utm_medium": utm[1] if utm else None,
         "utm_campaign": utm[2] if utm else None,
@@ -311,6 +328,8 @@ def _session(visitor, when, rng, visit_rows, event_rows, now) -> None:
     """One visit: a landing page from a referrer, then a few pages and maybe events."""
     path, title, _ = _pick(rng, PAGES)
     referrer, utm, _ = _pick(rng, REFERRERS)
+    if referrer and rng.random() < 0.03:  # an old link to a page that is gone
+        path, title = NOT_FOUND
     titles = {p: t for p, t, _ in PAGES}
     length = 1 if rng.random() < 0.42 else rng.randint(2, 6)  # ~42% bounce
     for step in range(length):
@@ -327,21 +346,14 @@ def _session(visitor, when, rng, visit_rows, event_rows, now) -> None:
             )
         )
         if path == "/order/thank-you":
-            event_rows.append(
-                _event(
-                    visitor, when, path, title, "order", rng.choice(["bread", "cake", "catering"])
-                )
-            )
-        elif path.startswith("/blog/") and rng.random() < 0.25:
-            event_rows.append(
-                _event(visitor, when, path, title, "scroll", rng.choice(["50%", "75%", "100%"]))
-            )
+            item = rng.choice(["bread", "cake", "catering"])
+            event_rows.append(_event(visitor, when, path, title, "order", item))
+        if path == NOT_FOUND[0]:
+            event_rows.append(_event(visitor, when, path, title, "404", SITE + path))
         if path == "/menu" and rng.random() < 0.15:
-            event_rows.append(_event(visitor, when, path, title, "download", "menu.pdf"))
-        if rng.random() < 0.04:
-            event_rows.append(
-                _event(visitor, when, path, title, "outbound", "https://maps.example.org/bakery")
-            )
+            event_rows.append(_event(visitor, when, path, title, "download", MENU_FILE))
+        if path == "/contact" and rng.random() < 0.3:
+            event_rows.append(_event(visitor, when, path, title, "outbound", MAP))
         path = rng.choice(NEXT_PAGES.get(path, ["/", "/menu"]))
         title = titles[path]
         when += dt.timedelta(seconds=rng.randint(15, 420))
