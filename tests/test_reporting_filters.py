@@ -540,7 +540,7 @@ def test_any_filter_values_answer_the_right_rows_or_400(app, client, seeded, tok
 # ---- the stored session attributes: migration and restitch ---------------------------------
 
 
-def test_version_6_fills_the_session_attributes_of_an_older_database(other_database_url, tmp_path):
+def test_the_session_attributes_step_fills_an_older_database(other_database_url, tmp_path):
     config = {
         "SQLALCHEMY_DATABASE_URI": other_database_url,
         "SECRET_KEY": "x",
@@ -576,7 +576,7 @@ def test_version_6_fills_the_session_attributes_of_an_older_database(other_datab
                     get_query(scope, name), seed.site, rd.T0, rd.T1, parse_filters(case)
                 )
                 expected = _expected(scope, name, seed, case)
-                _assert_same(scope, name, result.data, expected, f"{name} {case} after v6")
+                _assert_same(scope, name, result.data, expected, f"{name} {case} after the upgrade")
         db.session.remove()
         db.engine.dispose()
 
