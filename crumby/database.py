@@ -68,8 +68,9 @@ def _v3_sites(connection: Connection) -> None:
     private, as contract section 5 says). An event without a page URL goes to
     its visitor's site, a row with no host at all to the only site, or to
     ``unattributed.invalid`` when there are several: nothing is lost.
-    Sessions are re-stitched per site by version 6, which stitches every view
-    again anyway (the stitching code is today's, and needs version 6's columns).
+    Sessions are re-stitched per site by ``_session_attributes``, a later step
+    that stitches every view again anyway (the stitching code is today's, and
+    needs that step's columns).
     """
     from crumby.sites.registry import fold_host
 
