@@ -241,12 +241,22 @@ def _v5_token_scopes(connection: Connection) -> None:
         )
 
 
+def _goals_and_funnels(connection: Connection) -> None:
+    """Goals and funnels (contract section 9): ``goals``, ``funnels``, ``funnel_steps``.
+
+    New tables only; ``checkfirst`` makes it safe wherever they exist already.
+    """
+    for name in ("goals", "funnels", "funnel_steps"):
+        db.metadata.tables[name].create(connection, checkfirst=True)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
     _v3_sites,
     _v4_import_keys,
     _v5_token_scopes,
+    _goals_and_funnels,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
