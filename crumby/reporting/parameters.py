@@ -45,6 +45,8 @@ class Parameter:
 
     resolve: Callable[[Connection, SiteInfo, str], Bound]
     example: Callable[[], Bound]
+    #: the values a site offers, for the dashboard's choice (a funnel's names)
+    choices: Callable[[Connection, SiteInfo], list[str]]
     #: what the 400 for a missing value tells the caller
     hint: str
 
@@ -82,8 +84,16 @@ def _example_funnel() -> Bound:
     return _funnel_bound("", [("", "page", ""), ("", "event", "")])
 
 
+def _funnel_names(connection: Connection, site: SiteInfo) -> list[str]:
+    from crumby.goals import list_funnels
+
+    return [funnel.name for funnel in list_funnels(connection, site)]
+
+
 PARAMETERS: dict[str, Parameter] = {
-    "funnel": Parameter(_resolve_funnel, _example_funnel, "funnel=NAME (crumby funnel list HOST)"),
+    "funnel": Parameter(
+        _resolve_funnel, _example_funnel, _funnel_names, "funnel=NAME (crumby funnel list HOST)"
+    ),
 }
 
 
@@ -109,6 +119,15 @@ def resolve(query: Query, site: SiteInfo, args: Mapping[str, str]) -> dict[str, 
                 raise ParameterError(400, f"{name} is too long: at most {MAX_LENGTH} characters")
             found[name] = parameter.resolve(connection, site, value)
     return found
+
+
+def choices(query: Query, site: SiteInfo) -> dict[str, list[str]]:
+    """Each parameter of the query with the values the site offers for it (maybe none)."""
+    names = declared(query)
+    if not names:
+        return {}
+    with db.engine.connect() as connection:
+        return {name: _known(query, name).choices(connection, site) for name in names}
 
 
 def examples(query: Query) -> dict[str, Bound]:
