@@ -213,3 +213,29 @@ def test_a_database_from_before_goals_is_upgraded(other_database_url, tmp_path):
             assert [f.describe() for f in list_funnels(connection, site)] == ["ab\tA > B"]
         db.session.remove()
         db.engine.dispose()
+
+
+def test_query_and_check_run_the_goal_reports(runner, shop):
+    _ok(runner, "goal", "add", shop, "A", "--page", "/a")
+    _ok(runner, "goal", "add", shop, "B", "--event", "b")
+    _ok(runner, "funnel", "add", shop, "ab", "A", "B")
+    shown = _ok(runner, "query", "funnel", "--private", "--param", "funnel=ab", "--days", "7")
+    assert shown[0].split() == ["step", "goal", "visitors", "conversion_rate", "dropoff"]
+    assert [line.split() for line in shown[2:]] == [
+        ["1", "A", "0", "0", "0"],
+        ["2", "B", "0", "0", "0"],
+    ]
+    goals = _ok(runner, "query", "goals", "--private", "--format", "csv")
+    assert goals == ["goal,visitors,conversions,conversion_rate", "A,0,0,0", "B,0,0,0"]
+    one_line_error(runner.invoke(cli, ["query", "funnel", "--private"]), "--param funnel=NAME")
+    one_line_error(
+        runner.invoke(cli, ["query", "funnel", "--private", "--param", "funnel=nope"]),
+        "no funnel named",
+    )
+    one_line_error(
+        runner.invoke(cli, ["query", "funnel", "--private", "--param", "x"]), "NAME=VALUE"
+    )
+    checked = runner.invoke(cli, ["check"])
+    assert checked.exit_code == 0, checked.output
+    assert "ok   private/funnel (5 columns, 2 rows)" in checked.output
+    assert "ok   private/goals (4 columns, 2 rows)" in checked.output
