@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
@@ -239,3 +241,26 @@ def test_query_and_check_run_the_goal_reports(runner, shop):
     assert checked.exit_code == 0, checked.output
     assert "ok   private/funnel (5 columns, 2 rows)" in checked.output
     assert "ok   private/goals (4 columns, 2 rows)" in checked.output
+
+
+def test_the_demo_has_goals_and_a_funnel_with_numbers(app):
+    from crumby import clock, demo
+    from crumby.reporting import get_query, parameters, run_query
+
+    clock.pin(app, dt.datetime(2026, 3, 10, 12, 0))
+    with app.app_context():
+        demo.register_site()
+        demo.register_goals()
+        demo.register_goals()  # once only
+        demo.generate(days=7, sessions_per_day=40, seed=3)
+        with db.engine.connect() as connection:
+            site = find_site(connection, demo.SITE_HOST)
+            assert len(list_goals(connection, site)) == len(demo.DEMO_GOALS)
+        query = get_query("private", "funnel")
+        params = parameters.resolve(query, site, {"funnel": demo.DEMO_FUNNEL[0]})
+        t1 = dt.date(2026, 3, 10)
+        funnel = run_query(query, site, t1 - dt.timedelta(days=6), t1, params=params).data
+        goals = run_query(get_query("private", "goals"), site, t1 - dt.timedelta(days=6), t1).data
+    assert [row[1] for row in funnel] == demo.DEMO_FUNNEL[1]
+    assert funnel[0][2] > funnel[1][2] > funnel[2][2] > 0
+    assert all(row[1] > 0 for row in goals)
