@@ -7,9 +7,12 @@ the reason and status 400 (404 for a goal or funnel that does not exist).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
+from sqlalchemy import Connection
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
@@ -164,16 +167,16 @@ def delete_funnel_page(host: str):
     return _delete(host, delete_funnel, "funnel")
 
 
-def _delete(host: str, remove, what: str):
+def _delete(host: str, remove: Callable[[Connection, str, str], object], what: str):
     site = _site(host)
     form = DeleteForm()
     if not form.validate_on_submit():
         abort(400, description="The form expired or was not sent from this page; try again.")
     try:
         with db.engine.begin() as connection:
-            gone = remove(connection, site.host, form.name.data)
+            gone = remove(connection, site.host, form.name.data)  # a GoalInfo or FunnelInfo
     except GoalError as exc:
         flash(str(exc), "error")
         page, _status = _page(site)
         return page, exc.status
-    return _done(site, f"Deleted the {what} {gone.name}.")
+    return _done(site, f"Deleted the {what} {gone.name}.")  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from crumby.goals.registry import (
     list_funnels,
     list_goals,
 )
-from crumby.sites import find_site
+from crumby.sites import SiteInfo, find_site
 
 
 @contextmanager
@@ -37,7 +37,7 @@ def _transaction() -> Iterator[Connection]:
             raise click.ClickException("that name was just taken; list and try again") from None
 
 
-def _site(connection: Connection, host: str):
+def _site(connection: Connection, host: str) -> SiteInfo:
     site = find_site(connection, host)
     if site is None:
         raise GoalError(f"no such site: {host[:253]}")
