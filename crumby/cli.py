@@ -355,6 +355,7 @@ def demo_command(host: str, port: int, path: str, reset: bool) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
+from crumby.goals.commands import COMMANDS as GOAL_COMMANDS  # noqa: E402
 from crumby.imports.commands import COMMANDS as IMPORT_COMMANDS  # noqa: E402
 from crumby.lifecycle.commands import COMMANDS as LIFECYCLE_COMMANDS  # noqa: E402
 from crumby.reporting.commands import check_command, query_command  # noqa: E402
@@ -362,7 +363,7 @@ from crumby.sites.commands import COMMANDS as SITE_COMMANDS  # noqa: E402
 
 cli.add_command(query_command)
 cli.add_command(check_command)
-for _command in (*SITE_COMMANDS, *IMPORT_COMMANDS):
+for _command in (*SITE_COMMANDS, *GOAL_COMMANDS, *IMPORT_COMMANDS):
     cli.add_command(_command)
 for _command in LIFECYCLE_COMMANDS:
     cli.add_command(_command)

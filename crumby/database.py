@@ -252,6 +252,15 @@ def _next_gaps(connection: Connection) -> None:
     relink_all(connection)
 
 
+def _goals_and_funnels(connection: Connection) -> None:
+    """Goals and funnels (contract section 9): ``goals``, ``funnels``, ``funnel_steps``.
+
+    New tables only; ``checkfirst`` makes it safe wherever they exist already.
+    """
+    for name in ("goals", "funnels", "funnel_steps"):
+        db.metadata.tables[name].create(connection, checkfirst=True)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
@@ -259,6 +268,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v4_import_keys,
     _v5_token_scopes,
     _next_gaps,
+    _goals_and_funnels,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

@@ -11,6 +11,7 @@ import click
 
 from crumby import clock
 from crumby.extensions import db
+from crumby.reporting import parameters
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, get_query, list_queries
 from crumby.reporting.ranges import RangeError, parse_range, today
@@ -44,6 +45,14 @@ def _table(columns: list[str], data: list[list[Any]]) -> str:
 @click.option("--private", is_flag=True, help="Run the private query of that name.")
 @click.option("--site", "site_host", metavar="HOST", help="The site (needed with several).")
 @click.option("--sql", "show_sql", is_flag=True, help="Print the rendered SQL first (to stderr).")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter the report takes, such as funnel=NAME for the funnel report.",
+)
 def query_command(
     name: str,
     days: str | None,
@@ -53,11 +62,18 @@ def query_command(
     private: bool,
     site_host: str | None,
     show_sql: bool,
+    params: tuple[str, ...],
 ) -> None:
     """Run the report NAME for a range and print its result (default: last 30 days)."""
     from crumby.cli import database_app
 
     args = {k: v for k, v in (("days", days), ("from", from_), ("to", to)) if v is not None}
+    given = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.ClickException(f"--param takes NAME=VALUE, got {item!r}")
+        given[key] = value
     scope = "private" if private else "public"
     with database_app():
         try:
@@ -74,9 +90,11 @@ def query_command(
         if query is None:
             raise click.ClickException(f"no such {scope} query: {name}")
         try:
-            result = run_query(query, site, t0, t1, use_cache=False)
-        except QueryError as exc:
-            raise click.ClickException(str(exc)) from None
+            bound = parameters.resolve(query, site, given)
+            result = run_query(query, site, t0, t1, use_cache=False, params=bound)
+        except (QueryError, parameters.ParameterError) as exc:
+            message = str(exc).replace("funnel=NAME", "--param funnel=NAME")
+            raise click.ClickException(message) from None
         if show_sql:
             click.echo(result.sql, err=True)
         if fmt == "json":
@@ -112,10 +130,16 @@ def check_command() -> None:
         for scope in SCOPES:
             for query in list_queries(scope):
                 try:
+                    # a query's own parameters (funnel=...) get values that match nothing
                     result = run_query(
-                        query, site, last - dt.timedelta(days=6), last, use_cache=False
+                        query,
+                        site,
+                        last - dt.timedelta(days=6),
+                        last,
+                        use_cache=False,
+                        params=parameters.examples(query),
                     )
-                except QueryError as exc:
+                except (QueryError, parameters.ParameterError) as exc:
                     broken += 1
                     click.echo(f"FAIL {exc}", err=True)
                 else:

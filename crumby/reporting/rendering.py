@@ -32,6 +32,20 @@ MARGIN = dt.timedelta(days=2)
 
 
 @dataclass(frozen=True)
+class Bound:
+    """A query parameter resolved for a site (``crumby.reporting.parameters``).
+
+    ``context`` is what the template sees under the parameter's name, ``binds``
+    the bound values its SQL may use, ``value`` the request's value (for cache
+    keys and the answer).
+    """
+
+    value: str
+    context: Any
+    binds: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Rendered:
     """SQL text and the values of the parameters it uses."""
 
@@ -62,14 +76,16 @@ def render(
     t1: dt.date,
     now: dt.datetime,
     filters: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Bound] | None = None,
 ) -> Rendered:
     """Render a query template for a site and its local days t0..t1 (inclusive).
 
     ``:t0``, ``:t1`` and ``:t1_next`` are the UTC instants at which the local
     days t0, t1 and the day after t1 begin, for comparing with stored
     datetimes; ``:d0`` and ``:d1`` are the local dates themselves (midnight),
-    for the ``calendar`` table; ``:site_id`` is the site's id. Raises jinja2
-    errors or DialectError on a broken file.
+    for the ``calendar`` table; ``:site_id`` is the site's id. ``parameters``
+    (the query's own, such as ``funnel``) add their context and binds. Raises
+    jinja2 errors or DialectError on a broken file.
     """
     zone = site.timezone
     start = localtime.local_midnight_utc(zone, t0)
@@ -83,6 +99,8 @@ def render(
         "d1": dt.datetime.combine(t1, dt.time()),
         "site_id": site.id,
     }
+    for bound in (parameters or {}).values():
+        values.update(bound.binds)
     window = (min(start, now) - MARGIN, max(end, now) + MARGIN)
     context = {
         "t0": t0.isoformat(),
@@ -93,6 +111,7 @@ def render(
         "filters": dict(filters or {}),
         "dialect": dialect,
         **dialects.helpers(dialect, zone, *window, values),
+        **{name: bound.context for name, bound in (parameters or {}).items()},
     }
     text = environment().from_string(source).render(context)
     sql = strip_leading_comments(text).rstrip().rstrip(";").strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,7 +17,7 @@ from crumby import clock
 from crumby.database import describe
 from crumby.extensions import db
 from crumby.operations.metrics import REPORT_SECONDS
-from crumby.reporting import rendering, running
+from crumby.reporting import parameters, rendering, running
 from crumby.reporting.dialects import DialectError
 from crumby.reporting.discovery import Query
 from crumby.reporting.metadata import infer_chart
@@ -93,12 +94,16 @@ def init_app(app: Flask) -> None:
 LIVE_SECONDS = 5
 
 
-def _cache_key(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date) -> str:
+def _cache_key(
+    query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, params: Mapping[str, Any]
+) -> str:
     # The file's version is part of the key so that an edited query is not served stale; the
-    # site's id, zone and data version so that no answer crosses sites or outlives a change.
+    # site's id, zone and data version so that no answer crosses sites or outlives a change
+    # (goal and funnel changes move the data version on too), and the query's parameters.
     return (
         f"{query.key}:{query.version[0]}:{query.version[1]}:"
         f"{site.id}:{site.timezone}:{site.data_version}:{t0}:{t1}"
+        + "".join(f":{name}={bound.value!r}" for name, bound in sorted(params.items()))
     )
 
 
@@ -112,18 +117,32 @@ def max_age(site: SiteInfo, t1: dt.date, now: dt.datetime) -> int:
 
 
 def run_query(
-    query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, *, use_cache: bool = True
+    query: Query,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    *,
+    use_cache: bool = True,
+    params: Mapping[str, rendering.Bound] | None = None,
 ) -> Result:
-    """Run ``query`` for a site's inclusive local range t0..t1; public results are cached."""
+    """Run ``query`` for a site's inclusive local range t0..t1; public results are cached.
+
+    ``params`` are the query's own parameters (``parameters.resolve``); a query
+    that declares some and gets none fails with a QueryError of status 400.
+    """
+    params = dict(params or {})
+    missing = [name for name in parameters.declared(query) if name not in params]
+    if missing:
+        raise QueryError(query, 400, f"the {query.name} report needs {', '.join(missing)}=...")
     now = clock.now()
     seconds = max_age(site, t1, now)
     cacheable = use_cache and query.scope == "public" and seconds > 0
-    key = _cache_key(query, site, t0, t1)
+    key = _cache_key(query, site, t0, t1, params)
     if cacheable:
         hit = cache.get(key)
         if hit is not None:
             return Result.from_dict(hit)
-    result = _run(query, site, t0, t1, now)
+    result = _run(query, site, t0, t1, now, params)
     if ":now" in result.sql:  # realtime and the like: never older than the live limit
         seconds = min(seconds, LIVE_SECONDS)
     result = replace(result, max_age=seconds if cacheable else 0)
@@ -133,7 +152,12 @@ def run_query(
 
 
 def render_query(
-    query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetime | None = None
+    query: Query,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    now: dt.datetime | None = None,
+    params: Mapping[str, rendering.Bound] | None = None,
 ) -> rendering.Rendered:
     """The SQL and parameters the query would run with; QueryError if the file is broken."""
     try:
@@ -142,7 +166,9 @@ def render_query(
         raise QueryError(query, 500, f"cannot read {query.path.name}: {exc}") from None
     dialect = db.engine.dialect.name
     try:
-        return rendering.render(source, dialect, site, t0, t1, now=now or clock.now())
+        return rendering.render(
+            source, dialect, site, t0, t1, now=now or clock.now(), parameters=params
+        )
     except (TemplateError, DialectError) as exc:
         current_app.logger.error("query %s does not render: %s", query.key, exc)
         raise QueryError(query, 500, f"template error: {exc}") from None
@@ -151,8 +177,15 @@ def render_query(
         raise QueryError(query, 500, f"template error: {type(exc).__name__}: {exc}") from None
 
 
-def _run(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, now: dt.datetime) -> Result:
-    rendered = render_query(query, site, t0, t1, now)
+def _run(
+    query: Query,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    now: dt.datetime,
+    params: Mapping[str, rendering.Bound] | None = None,
+) -> Result:
+    rendered = render_query(query, site, t0, t1, now, params)
     seconds = float(current_app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
     started = time.perf_counter()
     try:
@@ -184,7 +217,10 @@ def listed_chart(query: Query) -> str:
         now = clock.now()
         today = now.date()
         try:
-            charts[key] = _run(query, sample, today - dt.timedelta(days=6), today, now).chart
-        except QueryError:
+            params = parameters.examples(query)
+            charts[key] = _run(
+                query, sample, today - dt.timedelta(days=6), today, now, params
+            ).chart
+        except (QueryError, parameters.ParameterError):
             charts[key] = "table"
     return charts[key]
