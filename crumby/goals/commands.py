@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import click
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from crumby.goals.registry import (
     GoalError,
@@ -21,20 +19,11 @@ from crumby.goals.registry import (
 from crumby.sites import SiteInfo, find_site
 
 
-@contextmanager
-def _transaction() -> Iterator[Connection]:
+def _transaction() -> AbstractContextManager[Connection]:
     """One transaction on the configured database; GoalError becomes a one-line exit."""
-    from crumby.cli import database_app
-    from crumby.extensions import db
+    from crumby.cli import database_transaction
 
-    with database_app():
-        try:
-            with db.engine.begin() as connection:
-                yield connection
-        except GoalError as exc:
-            raise click.ClickException(str(exc)) from None
-        except IntegrityError:  # the same name added by someone else at the same moment
-            raise click.ClickException("that name was just taken; list and try again") from None
+    return database_transaction(GoalError)
 
 
 def _site(connection: Connection, host: str) -> SiteInfo:
