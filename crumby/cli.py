@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from flask import Flask
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from crumby import __version__, accounts, settings
 from crumby.database import DatabaseError, describe, ensure_schema
@@ -58,6 +59,26 @@ def database_app() -> Iterator[Flask]:
             raise click.ClickException(f"database: {describe(exc)}") from None
         except accounts.AccountError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def database_transaction(*errors: type[Exception]) -> Iterator[Connection]:
+    """One transaction on the configured database; the given errors become a one-line exit.
+
+    For the commands that change registries (sites, goals, funnels): an
+    error raised inside rolls everything back. A unique name taken by someone
+    else between the command's check and its insert says so.
+    """
+    from crumby.extensions import db
+
+    with database_app():
+        try:
+            with db.engine.begin() as connection:
+                yield connection
+        except errors as exc:
+            raise click.ClickException(str(exc)) from None
+        except IntegrityError:
+            raise click.ClickException("that name was just taken; list and try again") from None
 
 
 def _no_traceback(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -355,6 +376,7 @@ def demo_command(host: str, port: int, path: str, reset: bool) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
+from crumby.goals.commands import COMMANDS as GOAL_COMMANDS  # noqa: E402
 from crumby.imports.commands import COMMANDS as IMPORT_COMMANDS  # noqa: E402
 from crumby.lifecycle.commands import COMMANDS as LIFECYCLE_COMMANDS  # noqa: E402
 from crumby.reporting.commands import check_command, query_command  # noqa: E402
@@ -362,7 +384,7 @@ from crumby.sites.commands import COMMANDS as SITE_COMMANDS  # noqa: E402
 
 cli.add_command(query_command)
 cli.add_command(check_command)
-for _command in (*SITE_COMMANDS, *IMPORT_COMMANDS):
+for _command in (*SITE_COMMANDS, *GOAL_COMMANDS, *IMPORT_COMMANDS):
     cli.add_command(_command)
 for _command in LIFECYCLE_COMMANDS:
     cli.add_command(_command)

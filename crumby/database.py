@@ -252,6 +252,15 @@ def _next_gaps(connection: Connection) -> None:
     relink_all(connection)
 
 
+def _goals_and_funnels(connection: Connection) -> None:
+    """Goals and funnels (contract section 9): ``goals``, ``funnels``, ``funnel_steps``.
+
+    New tables only; ``checkfirst`` makes it safe wherever they exist already.
+    """
+    for name in ("goals", "funnels", "funnel_steps"):
+        db.metadata.tables[name].create(connection, checkfirst=True)
+
+
 def _session_attributes(connection: Connection) -> None:
     """Each view carries its session's attributes (filters, contract section 9).
 
@@ -273,6 +282,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v4_import_keys,
     _v5_token_scopes,
     _next_gaps,
+    _goals_and_funnels,
     _session_attributes,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

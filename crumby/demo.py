@@ -205,7 +205,7 @@ def _visit_row(visitor: Visitor, when: dt.datetime, path: str, title: str, refer
         "doc_uri": url,
         "doc_enc": "UTF-8",
         "referrer": referrer,
-        "_referrer": referrer,  # the columns' names: rows are inserted by column name
+        "_referrer": referrer,
         "platform": platform,
         "browser": browser,
         "version": visitor.version,
@@ -250,6 +250,31 @@ def register_site(public: bool = True, timezone: str = "UTC") -> None:
                 add_site(connection, SITE_HOST, timezone, public)
             except SiteError:  # registered by another process a moment ago
                 pass
+
+
+#: the demo's goals (name, event, page) and its funnel over them, so both cards have numbers
+DEMO_GOALS = (
+    ("Viewed the menu", None, "/menu"),
+    ("Opened the order form", None, "/order"),
+    ("Ordered", "order", None),
+)
+DEMO_FUNNEL = ("Order", [name for name, _event, _page in DEMO_GOALS])
+
+
+def register_goals() -> None:
+    """Give the demo site its goals and funnel, unless it has goals already."""
+    from crumby.goals import GoalError, add_funnel, add_goal, list_goals
+
+    try:
+        with db.engine.begin() as connection:
+            site = find_site(connection, SITE_HOST)
+            if site is None or list_goals(connection, site):
+                return
+            for name, event, page in DEMO_GOALS:
+                add_goal(connection, SITE_HOST, name, event=event, page=page)
+            add_funnel(connection, SITE_HOST, *DEMO_FUNNEL)
+    except GoalError:  # made by another process a moment ago: its transaction is undone
+        pass
 
 
 def generate(
@@ -430,6 +455,7 @@ def prepare(reset: bool = False) -> tuple[int, int]:
         db.session.execute(delete(Visit))
         db.session.commit()
     register_site()
+    register_goals()
     if not db.session.scalar(select(func.count()).select_from(Visit)):
         generate()
     if accounts.find_user(DEMO_USER) is None:

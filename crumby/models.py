@@ -1,4 +1,5 @@
-"""The tables Crumby stores: sites, visits, events, users, API tokens, the calendar, import keys.
+"""The tables Crumby stores: sites, visits, events, goals, funnels, users, API tokens,
+the calendar, import keys.
 
 Text columns have explicit sizes so that the tracker can truncate over-long
 values to fit (see ``column_length``) instead of failing on strict databases.
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.dialects.mysql import BINARY
@@ -218,6 +220,71 @@ class Event(db.Model):
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     value: Mapped[str | None] = mapped_column(String(1024))
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+#: goal and funnel names: short labels a person types
+GOAL_NAME_LENGTH = 100
+#: what a goal matches: an event name (``events.name``) or a page path (``visits.doc_path``)
+GOAL_KINDS = ("event", "page")
+#: a funnel's steps
+FUNNEL_MIN_STEPS, FUNNEL_MAX_STEPS = 2, 8
+
+
+class Goal(db.Model):
+    """A conversion a site counts: an event name or a page path (contract section 9).
+
+    ``target`` is the event name (``kind`` 'event', as long as ``events.name``)
+    or the page path (``kind`` 'page', as long as ``visits.doc_path``). Its rows
+    go when its site goes (``crumby.sites.delete_site``).
+    """
+
+    __tablename__ = "goals"
+    __table_args__ = (
+        UniqueConstraint("site_id", "name", name="uq_goals_site_name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(GOAL_NAME_LENGTH), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    target: Mapped[str] = mapped_column(String(2048), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class Funnel(db.Model):
+    """A named, ordered list of 2 to 8 goals of a site (its steps: ``FunnelStep``)."""
+
+    __tablename__ = "funnels"
+    __table_args__ = (
+        UniqueConstraint("site_id", "name", name="uq_funnels_site_name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(GOAL_NAME_LENGTH), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class FunnelStep(db.Model):
+    """Step ``position`` (1, 2, ...) of a funnel is a goal.
+
+    ``crumby.goals`` refuses to delete a goal that a funnel uses, naming the
+    funnels; the foreign keys cascade only so that a site's deletion (or a
+    hand-written DELETE) never trips over the order of its rows.
+    """
+
+    __tablename__ = "funnel_steps"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    funnel_id: Mapped[int] = mapped_column(
+        ForeignKey("funnels.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    goal_id: Mapped[int] = mapped_column(
+        ForeignKey("goals.id", ondelete="CASCADE"), nullable=False, index=True
+    )
 
 
 #: the 16 bytes of an import key: BYTEA, BLOB, and a fixed BINARY(16) on MySQL (a BLOB

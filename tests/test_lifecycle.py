@@ -122,6 +122,8 @@ def answers(app, host: str, t0: dt.date, t1: dt.date) -> dict[str, list]:
             query.key: run_query(query, site, t0, t1, use_cache=False).data
             for scope in ("public", "private")
             for query in list_queries(scope)
+            # these count goals, which the seeds here have none of: tests/test_goal_reports.py
+            if query.key not in ("private/goals", "private/funnel")
         }
 
 

@@ -37,6 +37,8 @@ from tests import report_data as rd
 PUBLIC = sorted(p.stem for p in (BUILTIN_FOLDER / "public").glob("*.sql"))
 PRIVATE = sorted(p.stem for p in (BUILTIN_FOLDER / "private").glob("*.sql"))
 REPORTS = [("public", name) for name in PUBLIC] + [("private", name) for name in PRIVATE]
+#: the reports of the seed in tests/report_data.py (goals and funnels have their own seed)
+MATRIX = [(scope, name) for scope, name in REPORTS if name not in ("goals", "funnel")]
 #: reports whose rows come in a fixed order: compared as they are
 ORDERED = {"visits", "sessions", "summary", "realtime"}
 NOW = dt.datetime(2024, 3, 17, 9, 30)
@@ -269,7 +271,7 @@ def test_every_report_honours_the_filters(app, seeded, case):
     filters = parse_filters(case)
     narrowed = 0
     with app.app_context():
-        for scope, name in REPORTS:
+        for scope, name in MATRIX:
             query = get_query(scope, name)
             result = run_query(query, seeded.site, rd.T0, rd.T1, filters, use_cache=False)
             assert result.filtered
@@ -512,7 +514,7 @@ def _counts(app) -> tuple[int, int]:
 @FUZZ
 @given(
     params=st.dictionaries(st.sampled_from(NAMES), VALUES, min_size=1, max_size=3),
-    report=st.sampled_from(REPORTS),
+    report=st.sampled_from(MATRIX),
 )
 def test_any_filter_values_answer_the_right_rows_or_400(app, client, seeded, token, params, report):
     scope, name = report
@@ -681,3 +683,63 @@ def test_the_readme_example_of_a_filtered_query_runs_as_it_says(app, client, see
     assert rows, "the example finds something in the seed"
     expected = [[page, len(cids)] for page, cids in visitors.items()]
     assert sorted(body["data"], key=repr) == sorted(expected, key=repr)
+
+
+# ---- goals and funnels ----------------------------------------------------------------------
+
+GOAL_CASES = [{"page": "/pricing"}, {"entry_page": "/"}, {"entry_page": "/docs", "page": "/docs"}]
+
+
+@pytest.fixture
+def goal_seed(app):
+    """The goal reports' seed, goals and funnels (as tests/test_goal_reports.py stores them)."""
+    from crumby.goals import add_funnel, add_goal
+    from tests import goal_data as gd
+
+    clock.pin(app, gd.NOW)
+    with app.app_context():
+        seed = gd.build()
+        rd.insert(seed, gd.HOST, gd.ZONE, public=False)
+        with db.engine.begin() as connection:
+            for goal in gd.GOALS:
+                event = goal.target if goal.kind == "event" else None
+                page = goal.target if goal.kind == "page" else None
+                add_goal(connection, gd.HOST, goal.name, event=event, page=page)
+            for name, steps in gd.FUNNELS.items():
+                add_funnel(connection, gd.HOST, name, steps)
+    return seed
+
+
+def _goal_filtered_seed(seed: rd.Seed, case: dict) -> tuple[rd.Seed, rd.Seed]:
+    """The goal seed with only the matching views (goals) and only matching sessions (funnel)."""
+    for row in seed.visits:  # the goal seed's views have a path and nothing else
+        for key in ("referrer", "utm_source", "utm_medium", "utm_campaign"):
+            row.setdefault(key, None)
+    entries = rd.entry_views(seed)
+    views = [r for r in seed.visits if r["is_bot"] or rd.matches(r, case, entries)]
+    from tests import goal_data as gd
+
+    # events count for visitors with a matching view in the range
+    cids = {r["cid"] for r in rd.in_range(views, gd.T0, gd.T1, gd.ZONE)}
+    goals = rd.Seed(visits=views, events=[e for e in seed.events if e["cid"] in cids])
+    whole = [r for r in seed.visits if r["is_bot"] or rd.matches(r, case, entries, whole=True)]
+    return goals, rd.Seed(visits=whole, events=seed.events)
+
+
+@pytest.mark.parametrize("case", GOAL_CASES, ids=_case_id)
+def test_goals_and_funnels_honour_the_filters(app, goal_seed, case):
+    from crumby.reporting.parameters import resolve
+    from tests import goal_data as gd
+
+    goals_seed, funnel_seed = _goal_filtered_seed(goal_seed, case)
+    filters = parse_filters(case)
+    with app.app_context():
+        goals = run_query(get_query("private", "goals"), goal_seed.site, gd.T0, gd.T1, filters)
+        expected = gd.expect_goals(goals_seed, gd.GOALS)
+        assert goals.data == _approx(expected), case
+        assert expected != gd.expect_goals(goal_seed, gd.GOALS), "the filter narrows"
+        query = get_query("private", "funnel")
+        for name, steps in gd.FUNNELS.items():
+            params = resolve(query, goal_seed.site, {"funnel": name})
+            funnel = run_query(query, goal_seed.site, gd.T0, gd.T1, filters, params=params)
+            assert funnel.data == _approx(gd.expect_funnel(funnel_seed, steps)), (case, name)

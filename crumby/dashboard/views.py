@@ -117,9 +117,31 @@ def preload_urls(
     ]
 
 
-def with_site(url: str, site: SiteInfo) -> str:
-    """An API URL for one site."""
-    return f"{url}?{urlencode({'site': site.host})}"
+def with_site(url: str, site: SiteInfo, extra: dict[str, str] | None = None) -> str:
+    """An API URL for one site (and a query's own parameters)."""
+    return f"{url}?{urlencode({'site': site.host, **(extra or {})})}"
+
+
+def parameter_values(
+    query: reporting.Query, site: SiteInfo, args
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The values a card or report page asks with for the query's own parameters, and the
+    choices it offers: the request's value when it is one of them, else the first."""
+    from crumby.reporting import parameters
+
+    try:
+        offered = parameters.choices(query, site)
+    except parameters.ParameterError as exc:
+        current_app.logger.warning("report %s: %s", query.key, exc)
+        return {}, {}
+    chosen = {}
+    for name, values in offered.items():
+        wanted = args.get(name)
+        if wanted in values:
+            chosen[name] = wanted
+        elif values:
+            chosen[name] = values[0]
+    return chosen, offered
 
 
 def _site_or_page():
@@ -221,7 +243,17 @@ def index():
     has_headline = reporting.get_query("public", HEADLINE_QUERY) is not None
     reports = dashboard_reports()
     root = api_root()
-    urls = [with_site(f"{root}/{q.scope}/{q.name}", site) for q, _chart in reports]
+    # a query with its own parameters (the funnel) asks with the site's first choice; a card
+    # whose parameter has no choice yet (no funnel) stays idle and says how to add one
+    chosen, offered, idle = {}, {}, set()
+    for q, _chart in reports:
+        chosen[q.key], offered[q.key] = parameter_values(q, site, request.args)
+        if len(chosen[q.key]) < len(offered[q.key]):
+            idle.add(q.key)
+    card_urls = {
+        q.key: with_site(f"{root}/{q.scope}/{q.name}", site, chosen[q.key]) for q, _c in reports
+    }
+    urls = [card_urls[q.key] for q, _chart in reports if q.key not in idle]
     today = reporting.today(site.timezone, clock.now())
     rng = page_range(request.args, today)
     filters = page_filters(request.args)
@@ -245,6 +277,10 @@ def index():
         today=today,
         summary_url=summary,
         site_query=urlencode({"site": site.host}),
+        card_urls=card_urls,
+        chosen=chosen,
+        offered=offered,
+        idle=idle,
         waiting=not _has_data(site),
         snippet=snippet(site),
         filter_labels=FILTER_LABELS,
@@ -266,10 +302,11 @@ def report(scope: str, name: str):
     if site is None:
         return page
     today = reporting.today(site.timezone, clock.now())
+    chosen, offered = parameter_values(query, site, request.args)
     sql = t0 = t1 = None
     if current_user.is_authenticated:
-        sql, t0, t1 = _rendered_sql(query, site, today)
-    api_url = with_site(f"{api_root()}/{scope}/{name}", site)
+        sql, t0, t1 = _rendered_sql(query, site, today, chosen)
+    api_url = with_site(f"{api_root()}/{scope}/{name}", site, chosen)
     return render_template(
         "dashboard/report.html",
         query=query,
@@ -284,11 +321,17 @@ def report(scope: str, name: str):
         current_site=site,
         today=today,
         site_query=urlencode({"site": site.host}),
+        chosen={query.key: chosen},
+        offered={query.key: offered},
+        idle=set() if len(chosen) == len(offered) else {query.key},
     )
 
 
-def _rendered_sql(query, site: SiteInfo, today: dt.date) -> tuple[str | None, object, object]:
+def _rendered_sql(
+    query, site: SiteInfo, today: dt.date, chosen: dict[str, str] | None = None
+) -> tuple[str | None, object, object]:
     """The SQL a query runs for the URL's range (the default range if the URL's is invalid)."""
+    from crumby.reporting import parameters
     from crumby.reporting.reports import render_query
 
     try:
@@ -296,7 +339,12 @@ def _rendered_sql(query, site: SiteInfo, today: dt.date) -> tuple[str | None, ob
     except reporting.RangeError:
         t0, t1 = reporting.parse_range({}, now=today)
     try:
-        return render_query(query, site, t0, t1, filters=page_filters(request.args)).sql, t0, t1
+        params = parameters.resolve(query, site, chosen or {})
+    except parameters.ParameterError:  # no funnel yet: the page says so, there is no SQL
+        return None, t0, t1
+    try:
+        filters = page_filters(request.args)
+        return render_query(query, site, t0, t1, params=params, filters=filters).sql, t0, t1
     except reporting.QueryError as exc:  # a broken file still gets its page; the API says why
         current_app.logger.warning("report %s/%s does not render: %s", query.scope, query.name, exc)
         return None, t0, t1

@@ -201,7 +201,7 @@ def skip_duplicates(pipeline: Pipeline, batch: Batch) -> None:
             kept.append(row)
         setattr(batch, name, kept)
         if claimed:
-            batch.connection.execute(IMPORT_KEYS.insert(), claimed)
+            insert_rows(batch.connection, IMPORT_KEYS, claimed)
 
 
 def count_bots(pipeline: Pipeline, batch: Batch) -> None:

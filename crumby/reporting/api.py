@@ -10,7 +10,7 @@ from flask_login import current_user
 from crumby import clock
 from crumby.auth import bearer_grant
 from crumby.errors import json_error
-from crumby.reporting import bp
+from crumby.reporting import bp, parameters
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, Query, get_query, list_queries
 from crumby.reporting.filters import FilterError, parse_filters
@@ -113,7 +113,11 @@ def result(scope: str, name: str) -> Response:
     except FilterError as exc:
         return json_error(400, str(exc), parameter=exc.parameter)
     try:
-        answer = run_query(query, site, t0, t1, filters)
+        params = parameters.resolve(query, site, request.args)
+    except parameters.ParameterError as exc:
+        return json_error(exc.status, str(exc))
+    try:
+        answer = run_query(query, site, t0, t1, filters, params=params)
     except QueryError as exc:
         return json_error(exc.status, str(exc), query=query.key)
     if fmt == "csv":
@@ -122,8 +126,10 @@ def result(scope: str, name: str) -> Response:
         filename = f"{query.name}_{site.host}_{t0}_{t1}.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return _cache_headers(response, scope_of_answer, answer.max_age)
+    extra = {"parameters": {n: b.value for n, b in params.items()}} if params else {}
     response = jsonify(
         {
+            **extra,
             "name": query.name,
             "title": query.title,
             "description": query.description,

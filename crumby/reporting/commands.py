@@ -11,6 +11,7 @@ import click
 
 from crumby import clock
 from crumby.extensions import db
+from crumby.reporting import parameters
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, get_query, list_queries
 from crumby.reporting.filters import NAMES as FILTER_NAMES
@@ -47,6 +48,14 @@ def _table(columns: list[str], data: list[list[Any]]) -> str:
 @click.option("--site", "site_host", metavar="HOST", help="The site (needed with several).")
 @click.option("--sql", "show_sql", is_flag=True, help="Print the rendered SQL first (to stderr).")
 @click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter the report takes, such as funnel=NAME for the funnel report.",
+)
+@click.option(
     "--filter",
     "filter_args",
     multiple=True,
@@ -62,12 +71,19 @@ def query_command(
     private: bool,
     site_host: str | None,
     show_sql: bool,
+    params: tuple[str, ...],
     filter_args: tuple[str, ...],
 ) -> None:
     """Run the report NAME for a range and print its result (default: last 30 days)."""
     from crumby.cli import database_app
 
     args = {k: v for k, v in (("days", days), ("from", from_), ("to", to)) if v is not None}
+    given = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.ClickException(f"--param takes NAME=VALUE, got {item!r}")
+        given[key] = value
     pairs = [arg.partition("=") for arg in filter_args]
     bad = [name for name, sep, _value in pairs if not sep or name not in FILTER_NAMES]
     if bad:
@@ -96,9 +112,11 @@ def query_command(
         if query is None:
             raise click.ClickException(f"no such {scope} query: {name}")
         try:
-            result = run_query(query, site, t0, t1, filters, use_cache=False)
-        except QueryError as exc:
-            raise click.ClickException(str(exc)) from None
+            bound = parameters.resolve(query, site, given)
+            result = run_query(query, site, t0, t1, filters, use_cache=False, params=bound)
+        except (QueryError, parameters.ParameterError) as exc:
+            message = str(exc).replace("funnel=NAME", "--param funnel=NAME")
+            raise click.ClickException(message) from None
         if show_sql:
             click.echo(result.sql, err=True)
         if fmt == "json":
@@ -135,10 +153,16 @@ def check_command() -> None:
         for scope in SCOPES:
             for query in list_queries(scope):
                 try:
+                    # a query's own parameters (funnel=...) get values that match nothing
                     result = run_query(
-                        query, site, last - dt.timedelta(days=6), last, use_cache=False
+                        query,
+                        site,
+                        last - dt.timedelta(days=6),
+                        last,
+                        use_cache=False,
+                        params=parameters.examples(query),
                     )
-                except QueryError as exc:
+                except (QueryError, parameters.ParameterError) as exc:
                     broken += 1
                     click.echo(f"FAIL {exc}", err=True)
                 else:

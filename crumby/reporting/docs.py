@@ -17,6 +17,7 @@ from crumby.reporting.dialects import HELP
 from crumby.reporting.discovery import SCOPES, list_queries
 from crumby.reporting.filters import HELP as FILTER_HELP
 from crumby.reporting.filters import MAX_LENGTH, NONE, SESSION_FILTERS
+from crumby.reporting.parameters import PARAMETERS, declared
 from crumby.reporting.ranges import DEFAULT_DAYS
 from crumby.sites import all_sites
 
@@ -253,13 +254,24 @@ def openapi_document() -> dict[str, Any]:
         }
     for scope in visible_scopes():
         for query in list_queries(scope):
+            params = RANGE_PARAMETERS + [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": True,
+                    "description": f"this report's own parameter: {PARAMETERS[name].hint}",
+                    "schema": {"type": "string", "maxLength": 1000},
+                }
+                for name in declared(query)
+                if name in PARAMETERS
+            ]
             paths[f"/api/{scope}/{query.name}"] = {
                 "get": _operation(
                     query.title,
                     query.description,
                     scope,
                     _RESULT_SCHEMA,
-                    RANGE_PARAMETERS + FILTER_PARAMETERS,
+                    params + FILTER_PARAMETERS,
                 )
             }
     paths["/api/events"] = {"post": events_operation()}

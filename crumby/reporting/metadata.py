@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-CHARTS = ("line", "bar", "pie", "map", "table", "kpi")
+CHARTS = ("line", "bar", "pie", "map", "table", "kpi", "funnel")
 DEFAULT_ORDER = 100
 _LINE = re.compile(r"--\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:\s*(.*?)\s*$")
 _TIME_COLUMNS = {"date", "day", "hour", "week", "month"}

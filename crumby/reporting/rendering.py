@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,20 @@ _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 PARAMETERS = ("t0", "t1", "t1_next", "now", "d0", "d1", "site_id")
 #: local-time helpers see this much beyond the range (sessions are read a day past its end)
 MARGIN = dt.timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A query parameter resolved for a site (``crumby.reporting.parameters``).
+
+    ``context`` is what the template sees under the parameter's name, ``binds``
+    the bound values its SQL may use, ``value`` the request's value (for cache
+    keys and the answer).
+    """
+
+    value: str
+    context: Any
+    binds: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,7 @@ def render(
     t1: dt.date,
     now: dt.datetime,
     filters: Filters | None = None,
+    parameters: Mapping[str, Bound] | None = None,
 ) -> Rendered:
     """Render a query template for a site and its local days t0..t1 (inclusive).
 
@@ -73,8 +89,9 @@ def render(
     days t0, t1 and the day after t1 begin, for comparing with stored
     datetimes; ``:d0`` and ``:d1`` are the local dates themselves (midnight),
     for the ``calendar`` table; ``:site_id`` is the site's id; ``:f_<name>``
-    the value of each active filter. Raises jinja2 errors or DialectError on a
-    broken file.
+    the value of each active filter. ``parameters`` (the query's own, such as
+    ``funnel``) add their context and binds. Raises jinja2 errors or
+    DialectError on a broken file.
     """
     filters = filters or Filters()
     zone = site.timezone
@@ -91,6 +108,8 @@ def render(
         **filters.bind_values(),
     }
     helper = FilterHelper(filters, spec_for(dialect).equals)
+    for bound in (parameters or {}).values():
+        values.update(bound.binds)
     window = (min(start, now) - MARGIN, max(end, now) + MARGIN)
     context = {
         "t0": t0.isoformat(),
@@ -101,6 +120,7 @@ def render(
         "filters": helper,
         "dialect": dialect,
         **dialects.helpers(dialect, zone, *window, values),
+        **{name: bound.context for name, bound in (parameters or {}).items()},
     }
     text = environment().from_string(source).render(context)
     sql = strip_leading_comments(text).rstrip().rstrip(";").strip()

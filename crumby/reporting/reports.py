@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,7 +19,7 @@ from crumby import clock
 from crumby.database import describe
 from crumby.extensions import db
 from crumby.operations.metrics import REPORT_SECONDS
-from crumby.reporting import rendering, running
+from crumby.reporting import parameters, rendering, running
 from crumby.reporting.dialects import DialectError
 from crumby.reporting.discovery import Query
 from crumby.reporting.filters import Filters
@@ -100,13 +101,22 @@ def init_app(app: Flask) -> None:
 LIVE_SECONDS = 5
 
 
-def _cache_key(query: Query, site: SiteInfo, t0: dt.date, t1: dt.date, filters: Filters) -> str:
+def _cache_key(
+    query: Query,
+    site: SiteInfo,
+    t0: dt.date,
+    t1: dt.date,
+    params: Mapping[str, Any],
+    filters: Filters,
+) -> str:
     # The file's version is part of the key so that an edited query is not served stale; the
-    # site's id, zone and data version so that no answer crosses sites or outlives a change;
+    # site's id, zone and data version so that no answer crosses sites or outlives a change
+    # (goal and funnel changes move the data version on too), the query's parameters, and
     # the filters (a digest: values may be 1,000 characters, memcached keys 250 bytes).
     key = (
         f"{query.key}:{query.version[0]}:{query.version[1]}:"
         f"{site.id}:{site.timezone}:{site.data_version}:{t0}:{t1}"
+        + "".join(f":{name}={bound.value!r}" for name, bound in sorted(params.items()))
     )
     if filters:
         text = json.dumps(list(filters.items()), ensure_ascii=True)
@@ -131,19 +141,28 @@ def run_query(
     filters: Filters | None = None,
     *,
     use_cache: bool = True,
+    params: Mapping[str, rendering.Bound] | None = None,
 ) -> Result:
     """Run ``query`` for a site's inclusive local range t0..t1 and filters; public results
-    are cached."""
+    are cached.
+
+    ``params`` are the query's own parameters (``parameters.resolve``); a query
+    that declares some and gets none fails with a QueryError of status 400.
+    """
     filters = filters or Filters()
+    params = dict(params or {})
+    missing = [name for name in parameters.declared(query) if name not in params]
+    if missing:
+        raise QueryError(query, 400, f"the {query.name} report needs {', '.join(missing)}=...")
     now = clock.now()
     seconds = max_age(site, t1, now)
     cacheable = use_cache and query.scope == "public" and seconds > 0
-    key = _cache_key(query, site, t0, t1, filters)
+    key = _cache_key(query, site, t0, t1, params, filters)
     if cacheable:
         hit = cache.get(key)
         if hit is not None:
             return Result.from_dict(hit)
-    result = _run(query, site, t0, t1, now, filters)
+    result = _run(query, site, t0, t1, now, params, filters)
     if ":now" in result.sql:  # realtime and the like: never older than the live limit
         seconds = min(seconds, LIVE_SECONDS)
     result = replace(result, max_age=seconds if cacheable else 0)
@@ -158,6 +177,7 @@ def render_query(
     t0: dt.date,
     t1: dt.date,
     now: dt.datetime | None = None,
+    params: Mapping[str, rendering.Bound] | None = None,
     filters: Filters | None = None,
 ) -> rendering.Rendered:
     """The SQL and parameters the query would run with; QueryError if the file is broken."""
@@ -168,7 +188,14 @@ def render_query(
     dialect = db.engine.dialect.name
     try:
         return rendering.render(
-            source, dialect, site, t0, t1, now=now or clock.now(), filters=filters
+            source,
+            dialect,
+            site,
+            t0,
+            t1,
+            now=now or clock.now(),
+            filters=filters,
+            parameters=params,
         )
     except (TemplateError, DialectError) as exc:
         current_app.logger.error("query %s does not render: %s", query.key, exc)
@@ -184,9 +211,10 @@ def _run(
     t0: dt.date,
     t1: dt.date,
     now: dt.datetime,
+    params: Mapping[str, rendering.Bound] | None = None,
     filters: Filters | None = None,
 ) -> Result:
-    rendered = render_query(query, site, t0, t1, now, filters)
+    rendered = render_query(query, site, t0, t1, now, params, filters)
     seconds = float(current_app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
     started = time.perf_counter()
     try:
@@ -226,7 +254,10 @@ def listed_chart(query: Query) -> str:
         now = clock.now()
         today = now.date()
         try:
-            charts[key] = _run(query, sample, today - dt.timedelta(days=6), today, now).chart
-        except QueryError:
+            params = parameters.examples(query)
+            charts[key] = _run(
+                query, sample, today - dt.timedelta(days=6), today, now, params
+            ).chart
+        except (QueryError, parameters.ParameterError):
             charts[key] = "table"
     return charts[key]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import click
 from sqlalchemy import Connection
@@ -19,18 +18,11 @@ from crumby.sites.registry import (
 )
 
 
-@contextmanager
-def _transaction() -> Iterator[Connection]:
+def _transaction() -> AbstractContextManager[Connection]:
     """One transaction on the configured database; SiteError becomes a one-line exit."""
-    from crumby.cli import database_app
-    from crumby.extensions import db
+    from crumby.cli import database_transaction
 
-    with database_app():
-        try:
-            with db.engine.begin() as connection:
-                yield connection
-        except SiteError as exc:
-            raise click.ClickException(str(exc)) from None
+    return database_transaction(SiteError)
 
 
 @click.command("sites")

@@ -15,7 +15,18 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.engine import Engine
 
-from crumby.models import HOST_LENGTH, ApiToken, Event, ImportKey, Site, Visit, utcnow
+from crumby.models import (
+    HOST_LENGTH,
+    ApiToken,
+    Event,
+    Funnel,
+    FunnelStep,
+    Goal,
+    ImportKey,
+    Site,
+    Visit,
+    utcnow,
+)
 from crumby.sites import localtime
 from crumby.sites.info import SiteInfo
 
@@ -157,7 +168,8 @@ def count_rows(connection: Connection, site: SiteInfo) -> tuple[int, int]:
 
 
 def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
-    """Remove a site with all its visits, events and import keys; returns it and the rows deleted.
+    """Remove a site with its visits, events, goals, funnels and import keys; returns it and the
+    visits and events deleted.
 
     API tokens limited to the site go too. Rows go in chunks of DELETE_CHUNK
     so that no single statement holds a huge transaction's locks; the caller
@@ -183,6 +195,11 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
     connection.execute(delete(ApiToken).where(ApiToken.site_id == site.id))
     # the keys of its imported log lines: importing them again after re-adding it stores them
     connection.execute(delete(ImportKey).where(ImportKey.site_id == site.id))
+    # its funnels and goals, steps first (goals a funnel uses are otherwise kept)
+    funnels = select(Funnel.id).where(Funnel.site_id == site.id)
+    connection.execute(delete(FunnelStep).where(FunnelStep.funnel_id.in_(funnels)))
+    connection.execute(delete(Funnel).where(Funnel.site_id == site.id))
+    connection.execute(delete(Goal).where(Goal.site_id == site.id))
     connection.execute(delete(Site).where(Site.id == site.id))
     return site, counts[0], counts[1]
 

@@ -142,7 +142,8 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
     """
     if not rows:
         return
-    keys = tuple(rows[0])
+    # keys that name no column are left out, as SQLAlchemy's insert() leaves them
+    keys = tuple(key for key in rows[0] if key in table.c)
     # columns left out take their Python-side default, as SQLAlchemy's insert() gives them
     defaults = [
         column

@@ -297,13 +297,42 @@
 
   // ---- reports ----------------------------------------------------------------
 
+  /** The values of a card's own parameters (the funnel report's funnel), from its choices. */
+  function cardParams(section) {
+    var params = {};
+    section.querySelectorAll("select.param-choice").forEach(function (select) {
+      params[select.getAttribute("data-param")] = select.value;
+    });
+    return params;
+  }
+
+  function withParams(url, params) {
+    var u = new URL(url, window.location.href);
+    Object.keys(params).forEach(function (k) { u.searchParams.set(k, params[k]); });
+    return u.pathname + u.search;
+  }
+
+  /** A card that needs a choice the site does not offer yet (no funnel): a note, no request. */
+  function showIdle(section, resolved) {
+    var chart = section.querySelector(".chart"), table = section.querySelector(".table");
+    chart.textContent = "";
+    table.textContent = "";
+    var note = section.querySelector(".idle-note");
+    R.renderChart({ columns: [], data: [], name: section.getAttribute("data-name") }, chart, {});
+    table.appendChild(R.renderTable({ columns: [], data: [] }, 0));
+    if (note) chart.querySelector("text").textContent = note.textContent;
+    section.setAttribute("data-loaded", stateKey(resolved));
+    return Promise.resolve();
+  }
+
   function loadReport(section, resolved, options) {
     var query = apiQuery(resolved);
+    if (section.getAttribute("data-idle") === "true") return showIdle(section, resolved);
     section.classList.add("loading");
     var link = section.querySelector(".report-page-link");
     if (link) {
-      // keep ?site= (and anything else) and swap in the page's range and filters
-      var href = new URL(link.getAttribute("href"), window.location.href), range = rangeFromUrl();
+      // keep ?site= (and anything else) and swap in the page's range and filters and the card's choices
+      var href = new URL(withParams(link.getAttribute("href"), cardParams(section)), window.location.href), range = rangeFromUrl();
       ["days", "from", "to"].concat(filterNames().map(function (p) { return p[0]; })).forEach(function (k) {
         href.searchParams.delete(k);
       });
@@ -381,9 +410,31 @@
     });
   }
 
+  /** Choosing another funnel (any card's own parameter) reloads that card alone. */
+  function initParamChoices(sections, limit, root) {
+    sections.forEach(function (section) {
+      section.querySelectorAll("select.param-choice").forEach(function (select) {
+        select.addEventListener("change", function () {
+          var params = cardParams(section);
+          section.setAttribute("data-url", withParams(section.getAttribute("data-url"), params));
+          var csv = document.getElementById("csv-link");
+          if (csv && section.id === "report") {
+            csv.setAttribute("data-base", withParams(csv.getAttribute("data-base"), params));
+            window.history.replaceState(null, "", withParams(window.location.href, params));
+          }
+          generation += 1;
+          section.setAttribute("data-generation", String(generation));
+          loadReport(section, resolve(rangeFromUrl()), { generation: generation, limit: limit, worldUrl: root.getAttribute("data-world") })
+            .then(function () { setStatus(""); }, function (err) { setStatus(err.message, true); });
+        });
+      });
+    });
+  }
+
   function initDashboard(root) {
     // the server rendered one section per report, in metadata order
     var sections = Array.prototype.slice.call(document.querySelectorAll("#reports .report"));
+    initParamChoices(sections, DASHBOARD_ROWS, root);
     if (document.querySelector('#reports .report[data-chart="map"]')) {
       R.preloadWorld(root.getAttribute("data-world")).catch(function () {}); // in parallel with the data
     }
@@ -420,6 +471,7 @@
   function initReportPage(root) {
     var section = document.getElementById("report");
     reload = function () { refresh(root, [section], rangeFromUrl(), 0); };
+    initParamChoices([section], 0, root);
     initPicker(function (range) { refresh(root, [section], range, 0); });
     onSchemeChange(function () { refresh(root, [section], rangeFromUrl(), 0); });
     refresh(root, [section], rangeFromUrl(), 0);

@@ -65,7 +65,7 @@
 
   /** The chart for a report: its metadata, else inferred from its columns (INTERFACES.md). */
   function chartType(report) {
-    var known = ["line", "bar", "pie", "map", "table", "kpi"];
+    var known = ["line", "bar", "pie", "map", "table", "kpi", "funnel"];
     if (report.chart && known.indexOf(report.chart) >= 0) return report.chart;
     var cols = report.columns || [], data = report.data || [];
     if (cols.length && isDateColumn(cols[0], data, 0)) return "line";
@@ -240,6 +240,40 @@
       var label = r.label.length > room ? r.label.slice(0, room - 1) + "…" : r.label;
       g.appendChild(svgEl("text", { x: 8, y: y + rowH / 2 + 5 }, label));
       g.appendChild(svgEl("text", { class: "value", x: width - 8, y: y + rowH / 2 + 5, "text-anchor": "end" }, formatValue(cols[vi], r.value)));
+      svg.appendChild(g);
+    });
+    container.appendChild(svg);
+    return svg;
+  }
+
+  /**
+   * A funnel: one bar per step in the rows' order (never re-sorted), as wide as the step's
+   * visitors against step 1's, with its share of step 1 and the visitors lost since the step before.
+   */
+  function renderFunnel(report, container) {
+    var cols = report.columns.map(function (c) { return String(c).toLowerCase(); }), data = report.data;
+    var at = function (name, fallback) { var i = cols.indexOf(name); return i >= 0 ? i : fallback; };
+    var si = at("step", 0), gi = at("goal", 1), vi = at("visitors", 2), ri = at("conversion_rate", -1), di = at("dropoff", -1);
+    var max = data.reduce(function (m, r) { return Math.max(m, isNumber(r[vi]) ? r[vi] : 0); }, 0) || 1;
+    var rowH = 46, width = Math.max(Math.round(container.clientWidth || 600), 260);
+    var svg = svgEl("svg", {
+      class: "bars funnel-chart", viewBox: "0 0 " + width + " " + Math.max(data.length * rowH, rowH),
+      role: "img", "aria-label": (report.title || report.name || "Funnel") + ": visitors per step",
+    });
+    data.forEach(function (r, i) {
+      var y = i * rowH, g = svgEl("g", { "data-step": String(r[si]) });
+      var visitors = isNumber(r[vi]) ? r[vi] : 0;
+      var share = ri >= 0 && isNumber(r[ri]) ? formatPercent(r[ri]) : "";
+      var label = r[si] + ". " + labelText(r[gi]);
+      var value = formatNumber(visitors) + (share ? " · " + share : "");
+      g.appendChild(svgEl("title", null, label + ": " + value));
+      g.appendChild(svgEl("rect", { class: "track", x: 0, y: y + 2, width: width, height: 26, rx: 4 }));
+      g.appendChild(svgEl("rect", { class: "bar", x: 0, y: y + 2, width: Math.max(2, (visitors / max) * width), height: 26, rx: 4, "fill-opacity": 0.35 }));
+      g.appendChild(svgEl("text", { class: "step-label", x: 8, y: y + 20 }, label));
+      g.appendChild(svgEl("text", { class: "value", x: width - 8, y: y + 20, "text-anchor": "end" }, value));
+      if (i > 0 && di >= 0 && isNumber(r[di])) {
+        g.appendChild(svgEl("text", { class: "step-note", x: 8, y: y + 42 }, "−" + formatNumber(r[di]) + " since step " + data[i - 1][si]));
+      }
       svg.appendChild(g);
     });
     container.appendChild(svg);
@@ -465,6 +499,7 @@
       if (type === "map") return renderMap(report, container, options);
       if (type === "pie") return Promise.resolve(renderPie(report, container));
       if (type === "kpi") return Promise.resolve(renderKpi(report, container));
+      if (type === "funnel") return Promise.resolve(renderFunnel(report, container));
       return Promise.resolve(renderBars(report, container, options.limit));
     } catch (err) {
       return Promise.reject(err);
