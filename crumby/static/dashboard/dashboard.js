@@ -327,8 +327,6 @@
 
   function loadReport(section, resolved, options) {
     var query = apiQuery(resolved);
-    if (section.getAttribute("data-idle") === "true") return showIdle(section, resolved);
-    section.classList.add("loading");
     var link = section.querySelector(".report-page-link");
     if (link) {
       // keep ?site= (and anything else) and swap in the page's range and filters and the card's choices
@@ -341,6 +339,8 @@
       filtersFromUrl().forEach(function (f) { href.searchParams.set(f[0], f[1]); });
       link.setAttribute("href", href.pathname + href.search);
     }
+    if (section.getAttribute("data-idle") === "true") return showIdle(section, resolved);
+    section.classList.add("loading");
     var filter = rowFilterOf(section);
     var action = filter ? {
       filter: filter, site: siteInfo().getAttribute("data-site"), apply: setFilters,
