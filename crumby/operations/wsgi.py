@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from crumby.ingest.counters import counters_for
 from crumby.operations import metrics
+from crumby.store import deadlines
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -33,6 +34,10 @@ HIT_PATHS = frozenset({"/visit", "/event", "/collect", "/api/events"})
 #: paths that are not timed: the probes and the scrape itself would only add noise
 UNTIMED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 NO_STORE = ("Cache-Control", "no-store")
+#: /readyz answers 503 when the database has not answered a round trip in this time
+READY_TIMEOUT_SECONDS = 2.0
+#: a report request's database waits end this long after REPORT_TIMEOUT_SECONDS
+REPORT_GRACE_SECONDS = 0.5
 
 
 def endpoint_class(path: str) -> str:
@@ -65,6 +70,15 @@ class Operations:
             return self.wrapped(environ, start_response)
         kind = endpoint_class(path)
         started = time.perf_counter()
+        if kind == "report":
+            # every database wait of a report request ends in time (crumby.store.deadlines):
+            # the query's own limit, plus a moment to answer 503 when the database is silent
+            seconds = float(self.app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
+            try:
+                with deadlines.deadline(seconds + REPORT_GRACE_SECONDS):
+                    return self.wrapped(environ, start_response)
+            finally:
+                self.timers[kind].observe(time.perf_counter() - started)
         if kind != "hit":
             try:
                 return self.wrapped(environ, start_response)
@@ -119,9 +133,10 @@ class Operations:
         from crumby.database import describe, ensure_schema
 
         try:
-            ensure_schema(self.app)
-            with self.engine().connect() as connection:
-                connection.execute(text("SELECT 1")).scalar()
+            with deadlines.deadline(READY_TIMEOUT_SECONDS):
+                ensure_schema(self.app)
+                with self.engine().connect() as connection:
+                    connection.execute(text("SELECT 1")).scalar()
         except Exception as exc:  # whatever the driver raises: not ready
             self.app.logger.error("readyz: the database cannot be reached: %s", describe(exc))
             return 503, {"status": "unavailable", "error": "the database cannot be reached"}

@@ -48,6 +48,7 @@ class SQLiteSpec(DatabaseSpec):
         return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
 
     def install(self, engine: Engine) -> None:
+        super().install(engine)
         event.listen(engine, "connect", _pragmas)
 
     def writer_lock_path(self, engine: Engine) -> str | None:
