@@ -33,6 +33,22 @@ def _as_user(user: str) -> list[str]:
     return ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
 
 
+def _stopped(pid: int) -> bool:
+    """True when every thread of ``pid`` is stopped (or the process is gone)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for task in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2] not in "TtZX":
+            return False
+    return True
+
+
 class PrivateServer:
     """A database server this process starts, freezes, thaws, restarts and removes."""
 
@@ -119,8 +135,16 @@ class PrivateServer:
     def freeze(self) -> None:
         """SIGSTOP: connections stay open (the kernel still answers TCP), nothing replies.
 
-        The parent stops first, so it forks no new process while the rest stop."""
+        The parent stops first, so it forks no new process while the rest stop.
+        A signal takes effect a moment after ``kill`` returns: wait until every
+        thread of every process is stopped, or a query sent at once may still run.
+        """
         self.signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not all(_stopped(pid) for pid in self.processes()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind} did not stop")
+            time.sleep(0.01)
 
     def thaw(self) -> None:
         self.signal(signal.SIGCONT)

@@ -22,7 +22,7 @@ from crumby.clock import pin
 from crumby.extensions import db
 from crumby.operations.wsgi import READY_TIMEOUT_SECONDS
 from crumby.sites import add_site
-from crumby.store import deadlines
+from crumby.store import bounded, deadlines
 from tests.conftest import BACKENDS
 from tests.private_servers import SERVERS
 
@@ -146,3 +146,21 @@ def test_outside_a_deadline_pings_and_new_connections_are_still_bounded(frozen_s
         finally:
             server.thaw()
     assert elapsed < deadlines.PING_SECONDS + deadlines.CONNECT_SECONDS + 1, elapsed
+
+
+def test_a_held_connection_is_bounded_by_bounded(frozen_setup):
+    """``store.bounded``: for a connection kept across work (the hit writer's), per unit."""
+    app, server = frozen_setup
+    with app.app_context():
+        with db.engine.connect() as connection:
+            with bounded(connection, 5.0):
+                assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+            server.freeze()
+            try:
+                started = time.monotonic()
+                with pytest.raises(sa.exc.DBAPIError), bounded(connection, 1.5):
+                    connection.exec_driver_sql("SELECT 2").all()
+                elapsed = time.monotonic() - started
+            finally:
+                server.thaw()
+    assert elapsed < 2.5, elapsed
