@@ -185,3 +185,28 @@ def test_concurrent_first_hits_of_a_day_agree_on_one_salt(database_url):
         assert salts(app) == {day: got[0].hex()}
     finally:
         engine.dispose()
+
+
+def test_a_database_from_before_visitor_salts_gets_the_table(database_url):
+    from crumby.database import MIGRATIONS, SCHEMA_VERSION, _v6_visitor_salts
+    from crumby.models import SchemaVersion
+
+    app = make_app(database_url)
+    ensure_schema(app)
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE visitor_salts"))
+        before = MIGRATIONS.index(_v6_visitor_salts) + 1
+        connection.execute(sa.update(SchemaVersion).values(version=before))
+    with app.app_context():
+        db.engine.dispose()
+    upgraded = make_app(database_url)
+    ensure_schema(upgraded)
+    try:
+        with upgraded.app_context():
+            assert "visitor_salts" in sa.inspect(db.engine).get_table_names()
+            assert db.session.scalar(sa.select(SchemaVersion.version)) == SCHEMA_VERSION
+            db.session.remove()
+        assert pipeline_salt(upgraded, DAY.date())  # and it works
+    finally:
+        with upgraded.app_context():
+            db.engine.dispose()
