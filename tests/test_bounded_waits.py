@@ -92,6 +92,23 @@ def test_a_report_against_a_frozen_database_answers_503_json_in_time(frozen_setu
     assert response.status_code == 200, response.get_data(as_text=True)
 
 
+def test_a_dashboard_page_against_a_frozen_database_answers_503_in_time(frozen_setup):
+    app, server = frozen_setup
+    client = app.test_client()
+    page = "/?site=frozen.example"
+    assert client.get(page).status_code == 200
+    server.freeze()
+    try:
+        for _ in range(2):
+            elapsed, response = timed(client, page)
+            assert response.status_code == 503, response.get_data(as_text=True)[:500]
+            assert response.mimetype == "text/html"
+            assert elapsed < REPORT_LIMIT + 1, elapsed
+    finally:
+        server.thaw()
+    assert client.get(page).status_code == 200
+
+
 def test_a_query_that_hangs_midway_is_cut_at_the_deadline(frozen_setup):
     """The connection was checked out and pinged fine; the server freezes during the query."""
     app, server = frozen_setup

@@ -36,7 +36,7 @@ UNTIMED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 NO_STORE = ("Cache-Control", "no-store")
 #: /readyz answers 503 when the database has not answered a round trip in this time
 READY_TIMEOUT_SECONDS = 2.0
-#: a report request's database waits end this long after REPORT_TIMEOUT_SECONDS
+#: a report's or page's database waits end this long after REPORT_TIMEOUT_SECONDS
 REPORT_GRACE_SECONDS = 0.5
 
 
@@ -67,21 +67,17 @@ class Operations:
         if probe is not None:
             return self.answer_probe(probe, environ, start_response)
         if path in UNTIMED_PATHS:
-            return self.wrapped(environ, start_response)
+            with deadlines.deadline(self.request_bound()):
+                return self.wrapped(environ, start_response)
         kind = endpoint_class(path)
         started = time.perf_counter()
-        if kind == "report":
-            # every database wait of a report request ends in time (crumby.store.deadlines):
-            # the query's own limit, plus a moment to answer 503 when the database is silent
-            seconds = float(self.app.config.get("REPORT_TIMEOUT_SECONDS") or 10)
-            try:
-                with deadlines.deadline(seconds + REPORT_GRACE_SECONDS):
-                    return self.wrapped(environ, start_response)
-            finally:
-                self.timers[kind].observe(time.perf_counter() - started)
         if kind != "hit":
+            # Every database wait of a report or a page ends in time (crumby.store.deadlines):
+            # the query's own limit, plus a moment to answer 503 when the database is silent.
+            # (Hits have their own bound, in the writer.)
             try:
-                return self.wrapped(environ, start_response)
+                with deadlines.deadline(self.request_bound()):
+                    return self.wrapped(environ, start_response)
             finally:
                 self.timers[kind].observe(time.perf_counter() - started)
         statuses: list[str] = []
@@ -98,6 +94,10 @@ class Operations:
                 reason = metrics.STATUS_REASONS.get(int(statuses[-1][:3]))
                 if reason is not None:
                     counters_for(self.app).add({}, {reason: 1})
+
+    def request_bound(self) -> float:
+        """Seconds a report, page or /metrics request may wait on the database in all."""
+        return float(self.app.config.get("REPORT_TIMEOUT_SECONDS") or 10) + REPORT_GRACE_SECONDS
 
     # ---- probes -------------------------------------------------------------------------
 
