@@ -19,7 +19,10 @@ another process holds its write lock (BEGIN EXCLUSIVE) for as long.
 It prints requests per second, p50/p99 latency per endpoint class (hit,
 report, page), answers by status per class, client errors, the workers'
 memory (RSS) at the start and the end, and the visit rows stored against the
-hits answered 2xx (they must be equal: an answered hit is a committed row).
+hits answered 2xx (they must be equal: an answered hit is a committed row),
+and the workers' memory every tenth of the run (caches fill up to their bounds
+and level off: the hit limiter's 50,000 addresses, the User-Agent parse cache,
+the report cache).
 """
 
 from __future__ import annotations
@@ -140,6 +143,17 @@ def worker_rss(master: int) -> dict[int, int]:
     return found
 
 
+def sample_memory(
+    master: int, started: float, until: float, samples: list[tuple[float, int]]
+) -> None:
+    """The workers' summed RSS (KiB) every tenth of the run: growth that levels off is caches
+    filling up to their bounds; growth that does not is a leak."""
+    step = (until - started) / 10
+    while time.monotonic() < until:
+        time.sleep(step)
+        samples.append((time.monotonic() - started, sum(worker_rss(master).values())))
+
+
 def outage(kind: str, server, sqlite_path: Path | None) -> str:
     """Take the database away for OUTAGE_SECONDS; say what was done."""
     if server is not None:
@@ -217,10 +231,16 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for thread in threads:
             thread.start()
+        samples: list[tuple[float, int]] = []
+        sampler = threading.Thread(
+            target=sample_memory, args=(gunicorn.pid, started, until, samples), daemon=True
+        )
+        sampler.start()
         time.sleep(args.seconds / 2)
         what = outage(args.database, server, sqlite_path)
         for thread in threads:
             thread.join(args.seconds + 120)
+        sampler.join(30)
         elapsed = time.monotonic() - started
         memory_end = worker_rss(gunicorn.pid)
     finally:
@@ -248,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, memory in (("start", memory_start), ("end", memory_end)):
         shown = ", ".join(f"{kib / 1024:.0f} MiB" for _, kib in sorted(memory.items()))
         print(f"worker memory at {label}: {shown}")
+    trend = ", ".join(f"{at:.0f}s {kib / 1024:.0f}" for at, kib in samples)
+    print(f"workers' memory over the run (MiB, summed): {trend}")
     print(f"hits answered 2xx: {tally.hits_ok}; visit rows stored: {rows}")
     tracebacks = log.count("Traceback")
     print(f"tracebacks in gunicorn's log: {tracebacks}")
