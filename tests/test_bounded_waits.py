@@ -181,3 +181,30 @@ def test_a_held_connection_is_bounded_by_bounded(frozen_setup):
             finally:
                 server.thaw()
     assert elapsed < 2.5, elapsed
+
+
+def test_a_hit_against_a_frozen_database_answers_503_in_time_and_is_never_stored(frozen_setup):
+    """Contract section 10: 503 with Retry-After within 5 s; a 503 hit never lands later."""
+    app, server = frozen_setup
+    app.config["HIT_RATE_LIMIT"] = None
+    client = app.test_client()
+    page = "https://frozen.example/"
+    assert client.post("/visit", json={"dl": page + "before", "cid": "v1"}).status_code == 204
+    server.freeze()
+    try:
+        started = time.monotonic()
+        response = client.post("/visit", json={"dl": page + "frozen", "cid": "v1"})
+        took = time.monotonic() - started
+    finally:
+        server.thaw()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "error" in response.get_json()
+    assert took < 5
+    # the database is back: Crumby recovers by itself, and the 503 hit stays unstored
+    assert client.post("/visit", json={"dl": page + "after", "cid": "v1"}).status_code == 204
+    with app.app_context():
+        pages = db.session.scalars(
+            sa.select(sa.text("doc_uri")).select_from(sa.text("visits")).order_by(sa.text("id"))
+        ).all()
+    assert pages == [page + "before", page + "after"]
