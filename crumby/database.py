@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crumby import models
 from crumby.extensions import db
-from crumby.store import spec_for_uri, spec_of
+from crumby.store import deadlines, spec_for_uri, spec_of
 
 #: the calendar covers every day a report's range may ask for
 CALENDAR_START = dt.date(2000, 1, 1)
@@ -261,6 +261,15 @@ def _goals_and_funnels(connection: Connection) -> None:
         db.metadata.tables[name].create(connection, checkfirst=True)
 
 
+def _v6_visitor_salts(connection: Connection) -> None:
+    """``visitor_salts``: the daily salts of anonymous visitor ids (``crumby.ingest.salts``).
+
+    Ids stored before were made with SECRET_KEY (or a key per process); they
+    stay as they are: only new hits get ids from the day's salt.
+    """
+    db.metadata.tables["visitor_salts"].create(connection, checkfirst=True)
+
+
 def _session_attributes(connection: Connection) -> None:
     """Each view carries its session's attributes (filters, contract section 9).
 
@@ -283,6 +292,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v5_token_scopes,
     _next_gaps,
     _goals_and_funnels,
+    _v6_visitor_salts,
     _session_attributes,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
@@ -325,7 +335,8 @@ def ensure_schema(app: Flask | None = None) -> None:
     with state["lock"]:
         if state["ready"]:
             return
-        with app.app_context():
+        # an upgrade runs to its end even when a short request (a report, /readyz) started it
+        with app.app_context(), deadlines.suspended():
             try:
                 _upgrade(db.engine)
             except SQLAlchemyError as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crumby.database import DatabaseError
@@ -55,6 +57,17 @@ def _handle_database(exc: DatabaseError) -> Response:
     return Response(html, status=503, mimetype="text/html")
 
 
+def _handle_unreachable(exc: OperationalError | PoolTimeout) -> Response:
+    """A lost, refused or timed-out connection anywhere in a request: 503, like DatabaseError.
+
+    (A report's own query failing in the database is answered by the reporting
+    module, naming the query; this covers the site lookup, logins, tokens.)
+    """
+    from crumby.database import describe
+
+    return _handle_database(DatabaseError(f"database unavailable: {describe(exc)}"))
+
+
 def _handle_unexpected(exc: Exception) -> Response | HTTPException:
     from flask import current_app
 
@@ -68,4 +81,6 @@ def init_app(app: Flask) -> None:
     """Register the handlers."""
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(DatabaseError, _handle_database)
+    app.register_error_handler(OperationalError, _handle_unreachable)
+    app.register_error_handler(PoolTimeout, _handle_unreachable)
     app.register_error_handler(Exception, _handle_unexpected)

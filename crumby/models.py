@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Double,
     Float,
@@ -311,6 +312,22 @@ class ImportKey(db.Model):
 
     line_key: Mapped[bytes] = mapped_column(KeyBytes, primary_key=True, autoincrement=False)
     site_id: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class VisitorSalt(db.Model):
+    """The secret of one UTC day's anonymous visitor ids (``crumby.ingest.salts``).
+
+    One random salt per day, shared by every process through this table,
+    created by the first hit of the day; older days' salts are deleted then
+    (VISITOR_SALT_DAYS keeps a few for log imports), so that an id of a past
+    day can no longer be recomputed from an address and a User-Agent.
+    """
+
+    __tablename__ = "visitor_salts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True, autoincrement=False)
+    salt: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 class User(db.Model):

@@ -106,6 +106,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ANONYMIZE_IP", True, "store IPs cut to /24 (IPv4) or /48 (IPv6), after geolocating"),
     Setting("RESPECT_DNT", False, "drop hits sent with DNT: 1 or Sec-GPC: 1 (answered as usual)"),
     Setting("RETENTION_DAYS", 0, "days crumby prune keeps visits and events; 0 keeps everything"),
+    Setting(
+        "VISITOR_SALT_DAYS",
+        1,
+        "days a daily salt of anonymous visitor ids is kept; 1: today's only (imports of older "
+        "days' logs get fresh ids)",
+    ),
     Setting("TRACKER_MAX_AGE", 3600, "seconds browsers may cache /cmb.js (Cache-Control max-age)"),
     Setting(
         "MAXMIND_LICENSE_KEY",

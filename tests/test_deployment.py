@@ -190,6 +190,41 @@ def assert_api_tokens_reach_crumby(
     assert {q["name"] for q in json.loads(body)["queries"]} >= {"events", "locations", "origins"}
 
 
+def long_hit(base: str, size: int, tag: str) -> tuple[int, dict[str, str], bytes]:
+    """A GET /visit whose query string is ``size`` bytes, its page ``/long-TAG``."""
+    prefix = f"dl=https%3A%2F%2Fexample.org%2Flong-{tag}%3Fq%3D"
+    query = prefix + "a" * (size - len(prefix))
+    assert len(query) == size
+    return get(f"{base}/visit?{query}")
+
+
+def assert_long_get_hits_reach_crumby(base: str, url: str, tag: str) -> None:
+    """Contract section 4: a GET hit up to 8 KiB is stored, a longer one gets Crumby's 413 JSON.
+
+    Each server's own request-line limit (gunicorn 4094, Apache 8190, nginx 8k
+    buffers) sits below what the contract promises; the committed configs raise it.
+    """
+    status, headers, body = long_hit(base, 7 * 1024, tag)
+    assert status == 200, body[:500]
+    assert headers["Content-Type"] == "image/gif"
+    status, headers, body = long_hit(base, 8192, tag)
+    assert status == 200, body[:500]
+    status, headers, body = long_hit(base, 8193, tag)
+    assert status == 413, body[:500]
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"error": "query string larger than 8192 bytes"}
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.text("SELECT COUNT(*) FROM visits WHERE doc_path = :path"),
+                {"path": f"/long-{tag}"},
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert stored == 2
+
+
 def test_crumby_wsgi_exposes_an_application_configured_by_crumby_settings(tmp_path, monkeypatch):
     config = tmp_path / "crumby.cfg"
     config.write_text(
@@ -288,6 +323,10 @@ def test_apache_mod_wsgi_serves_crumby_wsgi(shared_dir, site_settings):
             cli = [str(venv / "bin" / "python"), "-c", "from crumby.cli import main; main()"]
             assert_serves_crumby(f"http://127.0.0.1:{port}", url, cli, env, RUN_USER)
             assert_api_tokens_reach_crumby(f"http://127.0.0.1:{port}", cli, env, RUN_USER)
+            assert_long_get_hits_reach_crumby(f"http://127.0.0.1:{port}", url, "apache")
+            # past LimitRequestLine (16 KiB) Apache answers itself, before Crumby
+            status, _, _ = long_hit(f"http://127.0.0.1:{port}", 17 * 1024, "apache")
+            assert status == 414
         except AssertionError:
             print("\n".join(p.read_text() for p in logs if p.exists()))
             raise
@@ -438,6 +477,14 @@ def test_gunicorn_from_the_systemd_unit_behind_nginx(shared_dir, site_settings):
         assert_serves_crumby(f"http://127.0.0.1:{web_port}", url, cli, env, None)
         assert_api_tokens_reach_crumby(f"http://127.0.0.1:{web_port}", cli, env, None)
         assert_visitor_address_comes_through_nginx(web_port, url)
+        # the unit's gunicorn alone, and behind nginx
+        assert_long_get_hits_reach_crumby(f"http://127.0.0.1:{app_port}", url, "gunicorn")
+        assert_long_get_hits_reach_crumby(f"http://127.0.0.1:{web_port}", url, "nginx")
+        # past nginx's 16k buffers, nginx answers itself, with a JSON 413 like Crumby's
+        status, headers, body = long_hit(f"http://127.0.0.1:{web_port}", 17 * 1024, "nginx")
+        assert status == 413 and headers["Content-Type"] == "application/json"
+        assert "error" in json.loads(body)
+        assert headers["Access-Control-Allow-Origin"] == "*"
         assert '"GET / HTTP/1.1" 200' in (shared_dir / "nginx-access.log").read_text()
     finally:
         notify.close()

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from crumby import clock
 from crumby.extensions import db
+from crumby.ingest.salts import anonymous_id
 from crumby.models import Event, Visit
 from crumby.sites import add_site
 from crumby.tracking.enrich import (
     UA_MAX_LENGTH,
     anonymize_ip,
-    anonymous_id,
     client_ip,
     user_agent,
 )
@@ -213,16 +213,15 @@ def test_ip_anonymisation_happens_after_geolocation(app, client, tmp_path):
     assert event.ip == "81.2.69.0"
 
 
-def test_anonymous_id_is_stable_for_a_day_and_changes_the_next():
-    day = dt.date(2026, 11, 23)
-    first = anonymous_id(b"k", day, "203.0.113.7", CHROME)
-    assert first == anonymous_id(b"k", day, "203.0.113.7", CHROME)
+def test_anonymous_id_depends_on_salt_site_address_and_browser():
+    first = anonymous_id(b"salt", 1, "203.0.113.7", CHROME)
+    assert first == anonymous_id(b"salt", 1, "203.0.113.7", CHROME)
     assert first.startswith("anon-") and len(first) == 37
     assert "203.0.113.7" not in first
-    assert first != anonymous_id(b"k", day + dt.timedelta(days=1), "203.0.113.7", CHROME)
-    assert first != anonymous_id(b"k", day, "203.0.113.8", CHROME)
-    assert first != anonymous_id(b"k", day, "203.0.113.7", IPHONE)
-    assert first != anonymous_id(b"other-secret", day, "203.0.113.7", CHROME)
+    assert first != anonymous_id(b"next-day-salt", 1, "203.0.113.7", CHROME)
+    assert first != anonymous_id(b"salt", 2, "203.0.113.7", CHROME)
+    assert first != anonymous_id(b"salt", 1, "203.0.113.8", CHROME)
+    assert first != anonymous_id(b"salt", 1, "203.0.113.7", IPHONE)
 
 
 def test_hits_without_cid_share_a_daily_anonymous_id(app, client):

@@ -36,13 +36,6 @@ def _importer(site: str | None, fmt: str, scheme: str, **options: Any) -> Iterat
                 raise click.ClickException(
                     f"no such site: {site} (register it first: crumby addsite {site})"
                 )
-        if not app.config.get("SECRET_KEY"):
-            click.echo(
-                "Warning: SECRET_KEY is not set, so visitor ids are made with a key of this run "
-                "only: visitors of this import and of any other will not match (crumby init "
-                "writes a settings file with a SECRET_KEY).",
-                err=True,
-            )
         yield LogImporter(app, engine, site=found, parser=PARSERS[fmt], scheme=scheme, **options)
 
 

@@ -37,8 +37,7 @@ from crumby.ingest.pipeline import VISITS, Pipeline, pipeline_for
 from crumby.ingest.turns import WriteTurns
 from crumby.models import Visit, url_host
 from crumby.sites import SiteInfo
-from crumby.tracking.endpoint import _secret
-from crumby.tracking.enrich import anonymize_ip, anonymous_id, user_agent
+from crumby.tracking.enrich import anonymize_ip, user_agent
 from crumby.tracking.hits import clean, limit, utm_params
 
 #: rows per transaction
@@ -137,7 +136,7 @@ class Occurrences:
 
 
 class Cache:
-    """What lines share, worked out once: browser facts, places, visitor ids, hosts."""
+    """What lines share, worked out once: browser facts, places, hosts."""
 
     #: entries each cache may hold before it starts afresh
     LIMIT = 50_000
@@ -145,7 +144,6 @@ class Cache:
     def __init__(self) -> None:
         self.agents: dict[str | None, dict[str, Any]] = {}
         self.places: dict[str | None, dict[str, Any]] = {}
-        self.cids: dict[tuple[dt.date, str | None, str | None], str] = {}
         self.hosts: dict[str, str] = {}
         self.paths: dict[str, str | None] = {}
         self.referrers: dict[str, str] = {}
@@ -157,7 +155,7 @@ class Cache:
         if reader is not self.reader:
             self.reader = reader
             self.places.clear()
-        for cache in (self.agents, self.places, self.cids, self.hosts, self.paths, self.referrers):
+        for cache in (self.agents, self.places, self.hosts, self.paths, self.referrers):
             if len(cache) > self.LIMIT:
                 cache.clear()
 
@@ -194,7 +192,6 @@ class LogImporter:
         self.occurrences = Occurrences()
         self.source: str | None = None
         self.anonymize = bool(app.config.get("ANONYMIZE_IP"))
-        self.secret = _secret(app)
         self.cache = Cache()
         self.site_host = site.host if site is not None else ""
         self.turns = WriteTurns.for_engine(engine)
@@ -279,11 +276,6 @@ class LogImporter:
         place = cache.places.get(ip)
         if place is None:
             place = cache.places[ip] = self._place(ip)
-        day = request.time.date()
-        visitor = (day, ip, ua)
-        cid = cache.cids.get(visitor)
-        if cid is None:
-            cid = cache.cids[visitor] = anonymous_id(self.secret, day, ip, ua)
         host = request.host or self.site_host
         doc_host = cache.hosts.get(host)
         if doc_host is None:
@@ -308,7 +300,9 @@ class LogImporter:
             "referrer_host": referrer_host or None,
             # the Referer header of a page request is the page's referrer
             "_referrer": referrer,
-            "cid": cid,
+            "cid": None,
+            # the pipeline makes the anonymous id of the line's day, address and browser
+            "visitor_hint": (ip, ua),
             "is_bot": False,
             **agent,
             **place,

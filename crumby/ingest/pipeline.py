@@ -11,13 +11,15 @@ them. Each step has one job, in this order:
    referrer's host);
 3. ``resolve_sites``: the registered site of each row (contract section 8),
    dropping rows of no site under the reason ``unknown_site``;
-4. ``skip_duplicates``: rows of log lines stored before (an ``import_key``
+4. ``anonymous_ids``: rows without ``cid`` get their visitor's anonymous id
+   of the day on their site (``crumby.ingest.salts``);
+5. ``skip_duplicates``: rows of log lines stored before (an ``import_key``
    hint already in ``import_keys``) are dropped under ``duplicate``; the
    others' keys are stored with them;
-5. ``count_bots``: bots are stored flagged and counted under ``bot``;
-6. ``stitch``: each visit's place in its visitor's session on its site, and
+6. ``count_bots``: bots are stored flagged and counted under ``bot``;
+7. ``stitch``: each visit's place in its visitor's session on its site, and
    the time until the next view (``next_gap``) of the view each one continues;
-7. ``insert``: one ``executemany`` per table.
+8. ``insert``: one ``executemany`` per table.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -38,9 +40,11 @@ from flask import Flask
 from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.engine import Engine
 
+from crumby import clock
 from crumby.ingest.counters import Counters, counters_for
+from crumby.ingest.salts import Salts, anonymous_id
 from crumby.ingest.sessions import stitch_batch
-from crumby.models import Event, ImportKey, Visit, url_host, url_path
+from crumby.models import Event, ImportKey, Visit, url_host, url_path, utcnow
 from crumby.sites import Directory
 from crumby.store.base import insert_rows
 
@@ -52,8 +56,9 @@ IMPORT_KEYS: Table = ImportKey.__table__  # type: ignore[assignment]
 #: hit asked not to be tracked (``DNT: 1`` or ``Sec-GPC: 1``), ``site_only`` (true:
 #: only ``site_hint`` names the site, as a Measurement Protocol ``tid`` does; a hint
 #: that is no registered site drops the row), and for rows of log lines the line's
-#: identity (``crumby.imports``), which ``skip_duplicates`` turns into its import key
-HINTS = ("site_hint", "page_hint", "dnt_hint", "site_only", "import_key")
+#: identity (``crumby.imports``), which ``skip_duplicates`` turns into its import key;
+#: ``visitor_hint`` (address, User-Agent) of a hit without ``cid``, for ``anonymous_ids``
+HINTS = ("site_hint", "page_hint", "dnt_hint", "site_only", "import_key", "visitor_hint")
 #: import keys looked up per statement
 KEY_CHUNK = 500
 EPOCH = dt.datetime(1970, 1, 1)
@@ -71,6 +76,8 @@ class Batch:
     hints: dict[int, dict[str, Any]] = field(default_factory=dict)
     stored: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    #: salts of anonymous ids read or made in this transaction (``crumby.ingest.salts``)
+    salts: dict[dt.date, bytes] = field(default_factory=dict)
 
     def rows(self) -> Iterable[tuple[Table, dict[str, Any]]]:
         """Every row with its table."""
@@ -133,6 +140,16 @@ def resolve_sites(pipeline: Pipeline, batch: Batch) -> None:
                 row["site_id"] = site.id
             kept.append(row)
         setattr(batch, name, kept)
+
+
+def anonymous_ids(pipeline: Pipeline, batch: Batch) -> None:
+    """Rows without ``cid`` get their visitor's anonymous id of the day on their site."""
+    for _table, row in batch.rows():
+        if row.get("cid") is None:
+            visitor = batch.hints.get(id(row), {}).get("visitor_hint")
+            if visitor is not None:
+                salt = pipeline.salts.salt(batch.connection, row["datetime"].date(), batch.salts)
+                row["cid"] = anonymous_id(salt, row["site_id"], *visitor)
 
 
 def import_key(site_id: int, when: dt.datetime, line: bytes) -> bytes:
@@ -229,6 +246,7 @@ STEPS: tuple[Step, ...] = (
     drop_dnt,
     derive,
     resolve_sites,
+    anonymous_ids,
     skip_duplicates,
     count_bots,
     stitch,
@@ -249,12 +267,14 @@ class Pipeline:
         steps: Sequence[Step] = STEPS,
         *,
         respect_dnt: bool = False,
+        salts: Salts | None = None,
     ) -> None:
         self.engine = engine
         self.counters = counters
         self.steps = tuple(steps)
         self.directory = Directory(engine)
         self.respect_dnt = respect_dnt
+        self.salts = salts or Salts(1, lambda: utcnow().date())
 
     def run(self, connection: Connection, rows: Iterable[tuple[Table, dict[str, Any]]]) -> Batch:
         """Run every step over copies of ``rows`` in the caller's transaction."""
@@ -273,8 +293,9 @@ class Pipeline:
         return batch
 
     def counted(self, batch: Batch) -> None:
-        """Record a committed batch's outcome."""
+        """Record a committed batch's outcome (and keep the salts it committed)."""
         self.counters.add(batch.stored, batch.dropped)
+        self.salts.committed(batch.salts)
 
     def store(
         self,
@@ -321,7 +342,12 @@ def pipeline_for(app: Flask, engine: Engine) -> Pipeline:
     pipeline = app.extensions.get("crumby.pipeline")
     if pipeline is None or pipeline.engine is not engine:
         pipeline = app.extensions["crumby.pipeline"] = Pipeline(
-            engine, counters_for(app), respect_dnt=bool(app.config.get("RESPECT_DNT"))
+            engine,
+            counters_for(app),
+            respect_dnt=bool(app.config.get("RESPECT_DNT")),
+            salts=Salts(
+                int(app.config.get("VISITOR_SALT_DAYS") or 1), lambda: clock.now(app).date()
+            ),
         )
     return pipeline
 

@@ -43,6 +43,7 @@ from crumby.database import describe
 from crumby.ingest.pipeline import Pipeline, pipeline_for
 from crumby.ingest.turns import WriteTurns
 from crumby.operations.metrics import WRITER_BATCH, WRITER_QUEUE
+from crumby.store import bounded
 
 BATCH_MAX = 500
 IDLE_SECONDS = 10.0
@@ -234,7 +235,10 @@ class Writer:
             # The pipeline reads the visitors' newest views in the transaction that
             # stores the new ones (on SQLite, in this process's turn to write).
             with connection.begin():
-                done = self.pipeline.run(connection, ((i.table, i.row) for i in batch))
+                # a hung database cuts the batch short (then its requests answer 503); the
+                # commit itself is waited for, so that its outcome is what they answer
+                with bounded(connection, self.wait_seconds):
+                    done = self.pipeline.run(connection, ((i.table, i.row) for i in batch))
                 # the last moment a request may take its row back: after it, the commit
                 with self.claims:
                     if any(item.state == WITHDRAWN for item in batch):
@@ -246,7 +250,8 @@ class Writer:
         except Exception:
             with self.claims:  # not stored: their requests may take them back again
                 for item in batch:
-                    item.state = CLAIMED
+                    if item.state == COMMITTING:
+                        item.state = CLAIMED
             self._close_connection()  # it may be broken; the retry gets a new one
             raise
         self.pipeline.counted(done)

@@ -1,4 +1,4 @@
-"""gunicorn hooks for multi-process metrics.
+"""gunicorn hooks: multi-process metrics, and a stop that resets no connection.
 
 Used as ``gunicorn --config python:crumby.operations.gunicorn_conf ...``.
 
@@ -14,6 +14,15 @@ writes its metrics to files in that folder and ``/metrics`` adds them up.
   queue-depth gauge goes; its counters stay in the sum, as counters must.
 
 Without the variable, both hooks do nothing.
+
+- ``post_worker_init`` (each worker): when a gthread worker stops (SIGTERM,
+  ``systemctl stop``), it takes every connection already waiting in the
+  listening socket's queue, then closes its copy of that socket, before it
+  finishes its requests within ``--graceful-timeout``. gunicorn alone keeps
+  the socket open until the worker exits, accepting nothing, so a connection
+  made meanwhile waited in the queue and was reset at the exit; now it is
+  served, and once every worker has closed its copy a new connection is
+  refused at once (a client or a proxy can try another server).
 """
 
 from __future__ import annotations
@@ -36,6 +45,35 @@ def on_starting(server: Any) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
         stale.unlink(missing_ok=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Make a stopping gthread worker drain and close its listening sockets."""
+    original = getattr(worker, "set_accept_enabled", None)
+    if original is None or not hasattr(worker, "accept"):
+        return  # another worker class: gunicorn's own behaviour
+
+    def set_accept_enabled(enabled: bool) -> None:
+        stopping = not enabled and not worker.alive
+        if stopping:
+            for listener in worker.sockets:
+                _drain(worker, listener)
+        original(enabled)
+        if stopping:
+            for listener in worker.sockets:
+                _drain(worker, listener)  # what came in meanwhile
+                listener.close()
+
+    worker.set_accept_enabled = set_accept_enabled
+
+
+def _drain(worker: Any, listener: Any) -> None:
+    """Accept every connection waiting in ``listener``'s queue (it does not block)."""
+    while True:
+        before = worker.nr_conns
+        worker.accept(listener)  # EAGAIN (nothing waiting) is swallowed
+        if worker.nr_conns == before:
+            return
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from crumby.ingest.counters import counters_for
 from crumby.operations import metrics
+from crumby.store import deadlines
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -33,6 +34,10 @@ HIT_PATHS = frozenset({"/visit", "/event", "/collect", "/api/events"})
 #: paths that are not timed: the probes and the scrape itself would only add noise
 UNTIMED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 NO_STORE = ("Cache-Control", "no-store")
+#: /readyz answers 503 when the database has not answered a round trip in this time
+READY_TIMEOUT_SECONDS = 2.0
+#: a report's or page's database waits end this long after REPORT_TIMEOUT_SECONDS
+REPORT_GRACE_SECONDS = 0.5
 
 
 def endpoint_class(path: str) -> str:
@@ -62,12 +67,17 @@ class Operations:
         if probe is not None:
             return self.answer_probe(probe, environ, start_response)
         if path in UNTIMED_PATHS:
-            return self.wrapped(environ, start_response)
+            with deadlines.deadline(self.request_bound()):
+                return self.wrapped(environ, start_response)
         kind = endpoint_class(path)
         started = time.perf_counter()
         if kind != "hit":
+            # Every database wait of a report or a page ends in time (crumby.store.deadlines):
+            # the query's own limit, plus a moment to answer 503 when the database is silent.
+            # (Hits have their own bound, in the writer.)
             try:
-                return self.wrapped(environ, start_response)
+                with deadlines.deadline(self.request_bound()):
+                    return self.wrapped(environ, start_response)
             finally:
                 self.timers[kind].observe(time.perf_counter() - started)
         statuses: list[str] = []
@@ -84,6 +94,10 @@ class Operations:
                 reason = metrics.STATUS_REASONS.get(int(statuses[-1][:3]))
                 if reason is not None:
                     counters_for(self.app).add({}, {reason: 1})
+
+    def request_bound(self) -> float:
+        """Seconds a report, page or /metrics request may wait on the database in all."""
+        return float(self.app.config.get("REPORT_TIMEOUT_SECONDS") or 10) + REPORT_GRACE_SECONDS
 
     # ---- probes -------------------------------------------------------------------------
 
@@ -119,9 +133,10 @@ class Operations:
         from crumby.database import describe, ensure_schema
 
         try:
-            ensure_schema(self.app)
-            with self.engine().connect() as connection:
-                connection.execute(text("SELECT 1")).scalar()
+            with deadlines.deadline(READY_TIMEOUT_SECONDS):
+                ensure_schema(self.app)
+                with self.engine().connect() as connection:
+                    connection.execute(text("SELECT 1")).scalar()
         except Exception as exc:  # whatever the driver raises: not ready
             self.app.logger.error("readyz: the database cannot be reached: %s", describe(exc))
             return 503, {"status": "unavailable", "error": "the database cannot be reached"}

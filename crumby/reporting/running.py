@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from crumby.database import DatabaseError, describe
 from crumby.extensions import db
 from crumby.reporting.rendering import Rendered
-from crumby.store import spec_of
+from crumby.store import deadlines, spec_of
 
 
 class QueryTimeout(Exception):
@@ -58,8 +58,12 @@ def execute(rendered: Rendered, seconds: float) -> Raw:
                 raise SQLAlchemyError("the query returned no rows (is it a SELECT?)")
             raw = Raw(columns=list(result.keys()), rows=list(result.fetchall()))
         except DBAPIError as exc:
-            if spec.is_timeout(exc.orig):
+            # the server stopped it at the limit, or the client did, a moment later, when
+            # the server did not (a frozen server, a statement that does not check its clock)
+            if spec.is_timeout(exc.orig) or deadlines.expired():
                 raise QueryTimeout(f"took longer than {seconds:g} s") from exc
+            if exc.connection_invalidated:  # the server went away
+                raise DatabaseError(f"database unavailable: {describe(exc)}") from None
             raise
         finally:
             try:

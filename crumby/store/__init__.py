@@ -8,6 +8,10 @@ branches on the dialect name.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine, make_url
 
@@ -21,7 +25,15 @@ REGISTRY: dict[str, type[DatabaseSpec]] = {
 }
 SUPPORTED = tuple(REGISTRY)
 
-__all__ = ["DatabaseSpec", "DialectError", "SUPPORTED", "spec_for", "spec_of", "spec_for_uri"]
+__all__ = [
+    "DatabaseSpec",
+    "DialectError",
+    "SUPPORTED",
+    "bounded",
+    "spec_for",
+    "spec_of",
+    "spec_for_uri",
+]
 
 
 def spec_for(dialect: str) -> DatabaseSpec:
@@ -42,3 +54,20 @@ def spec_of(bind: Engine | Connection) -> DatabaseSpec:
 def spec_for_uri(uri: str) -> DatabaseSpec:
     """The spec of a database URL."""
     return spec_for(make_url(uri).get_backend_name())
+
+
+@contextmanager
+def bounded(connection: Connection, seconds: float) -> Iterator[None]:
+    """Every wait on this checked-out connection inside the block ends within ``seconds``.
+
+    For a connection held across many units of work (a writer thread's), which
+    the checkout-time bound of ``deadlines.deadline`` does not reach. A wait cut
+    short raises the driver's error, and the connection is not usable after it.
+    """
+    spec = spec_of(connection)
+    raw = connection.connection.dbapi_connection
+    token = spec.bound_connection(raw, time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        spec.unbound_connection(raw, token)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, Connection, Table
+from sqlalchemy import Column, Connection, Select, Table, event
 from sqlalchemy.engine import Dialect, Engine
+
+from crumby.store import deadlines
 
 #: helper arguments are SQL expressions written by the query author, never request values;
 #: still, refuse a statement separator so that a slip fails early and clearly
@@ -46,7 +49,66 @@ class DatabaseSpec:
         return {"pool_pre_ping": True, "pool_recycle": 3600}
 
     def install(self, engine: Engine) -> None:
-        """Hook per-connection settings into a new engine."""
+        """Hook per-connection settings into a new engine: here, the client-side bounds.
+
+        New connections and pool pings always get short bounds; a connection
+        checked out inside ``deadlines.deadline()`` is bounded by it until it
+        goes back to the pool (``crumby.store.deadlines``).
+        """
+        event.listen(engine, "do_connect", self._bounded_connect)
+        event.listen(engine, "connect", self._connected)
+        event.listen(engine, "checkout", self._checked_out)
+        for name in ("checkin", "close", "invalidate"):
+            event.listen(engine, name, self._released)
+        ping = engine.dialect.do_ping
+
+        def bounded_ping(dbapi_connection: Any) -> bool:
+            until = time.monotonic() + deadlines.bound(deadlines.PING_SECONDS)
+            token = self.bound_connection(dbapi_connection, until)
+            alive = False
+            try:
+                alive = ping(dbapi_connection)
+                return alive
+            finally:
+                self.unbound_connection(dbapi_connection, token)
+                # Silent till the bound: inside a deadline, fail now rather than let the
+                # pool try a new connection to a server that does not answer (outside
+                # one, the pool reconnects: the old connection may be the only thing dead).
+                if not alive and deadlines.remaining() is not None and time.monotonic() >= until:
+                    raise deadlines.DeadlineExceeded("the database did not answer in time")
+
+        engine.dialect.do_ping = bounded_ping  # type: ignore[method-assign]
+
+    def _bounded_connect(self, dialect: Any, record: Any, cargs: Any, cparams: dict) -> None:
+        self.connect_params(record.info, cparams, deadlines.bound(deadlines.CONNECT_SECONDS))
+
+    def _connected(self, dbapi_connection: Any, record: Any) -> None:
+        self.after_connect(record.info, dbapi_connection)
+
+    def _checked_out(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        left = deadlines.remaining()
+        if left is not None:
+            until = time.monotonic() + max(0.01, left)
+            record.info["crumby.bound"] = self.bound_connection(dbapi_connection, until)
+
+    def _released(self, dbapi_connection: Any, record: Any, *_exc: Any) -> None:
+        if record is not None and "crumby.bound" in record.info:
+            self.unbound_connection(dbapi_connection, record.info.pop("crumby.bound"))
+
+    # ---- client-side bounds (filled in per driver) -------------------------------------------
+
+    def connect_params(self, info: dict, cparams: dict, seconds: float) -> None:
+        """Bound the opening of a new connection to about ``seconds`` (driver arguments)."""
+
+    def after_connect(self, info: dict, dbapi_connection: Any) -> None:
+        """Undo what ``connect_params`` set that must not outlive the connect."""
+
+    def bound_connection(self, dbapi_connection: Any, until: float) -> Any:
+        """Make every wait on this connection end by ``until`` (monotonic); returns a token."""
+        return None
+
+    def unbound_connection(self, dbapi_connection: Any, token: Any) -> None:
+        """Undo ``bound_connection`` (``dbapi_connection`` may be None once it is gone)."""
 
     def writer_lock_path(self, engine: Engine) -> str | None:
         """A file the writers of all processes take turns on, or None where the database queues."""
@@ -107,6 +169,16 @@ class DatabaseSpec:
     def equals(self, e: str, bind: str) -> str:
         """``e`` equals the bound parameter ``:bind`` exactly (case, accents, trailing spaces)."""
         return f"{expr(e)} = :{bind}"
+
+    # ---- rows shared by concurrent writers -----------------------------------------------
+
+    def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
+        """Insert a row unless one with its key exists (being committed: wait); True if new."""
+        raise NotImplementedError
+
+    def latest(self, statement: Select) -> Select:
+        """A SELECT that sees rows other transactions committed after this one began."""
+        return statement
 
     # ---- maintenance ----------------------------------------------------------------------
 

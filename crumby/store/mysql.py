@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select, Table, insert
 
 from crumby.store.base import DatabaseSpec, count, expr
 
@@ -29,6 +30,37 @@ class MySQLSpec(DatabaseSpec):
         options = super().engine_options(uri)
         options["connect_args"] = {"charset": "utf8mb4"}
         return options
+
+    def connect_params(self, info: dict, cparams: dict, seconds: float) -> None:
+        """pymysql's ``connect_timeout`` covers the TCP connect only; the greeting and the
+        login wait on ``read_timeout``, so both are bounded while connecting."""
+        info["crumby.timeouts"] = (cparams.get("read_timeout"), cparams.get("write_timeout"))
+        cparams["connect_timeout"] = min(seconds, cparams.get("connect_timeout") or seconds)
+        cparams["read_timeout"] = cparams["write_timeout"] = seconds
+
+    def after_connect(self, info: dict, dbapi_connection: Any) -> None:
+        """Back to the configured socket timeouts (none by default: a big delete may be slow)."""
+        read, write = info.pop("crumby.timeouts", (None, None))
+        dbapi_connection._read_timeout = read
+        dbapi_connection._write_timeout = write
+
+    def bound_connection(self, dbapi_connection: Any, until: float) -> Any:
+        """pymysql reads its socket timeouts before each read and write: what is left."""
+        before = (dbapi_connection._read_timeout, dbapi_connection._write_timeout)
+        left = max(0.01, until - time.monotonic())
+        dbapi_connection._read_timeout = dbapi_connection._write_timeout = left
+        return before
+
+    def unbound_connection(self, dbapi_connection: Any, token: Any) -> None:
+        if dbapi_connection is not None and token is not None:
+            dbapi_connection._read_timeout, dbapi_connection._write_timeout = token
+
+    def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
+        return connection.execute(insert(table).prefix_with("IGNORE"), values).rowcount == 1
+
+    def latest(self, statement: Select) -> Select:
+        """InnoDB's plain reads see the transaction's snapshot; a locking read the newest row."""
+        return statement.with_for_update(read=True)
 
     def begin_report(self, conn: Connection, seconds: float) -> None:
         """``TRANSACTION READ ONLY`` for the session refuses DDL too, whose implicit commit

@@ -2,17 +2,71 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+import math
+import os
+import socket
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crumby.store.base import DatabaseSpec, count, expr
+from crumby.store.deadlines import WATCHDOG
 
 _TIMEOUT_STATE = "57014"
+#: TCP keepalives: a server whose host went away is noticed in about a minute
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def _cut(dbapi_connection: Any) -> None:
+    """Shut the connection's socket down: a wait on it ends at once, with an error.
+
+    psycopg waits on its socket without a timeout, and a cancel request goes
+    to the same (frozen) server, so the client ends the wait itself. The
+    connection is broken afterwards, and SQLAlchemy drops it from the pool.
+    """
+    if dbapi_connection.closed:
+        return
+    copy = socket.socket(fileno=os.dup(dbapi_connection.pgconn.socket))
+    try:
+        copy.shutdown(socket.SHUT_RDWR)
+    finally:
+        copy.close()
 
 
 class PostgreSQLSpec(DatabaseSpec):
     """PostgreSQL 13+."""
 
     name = "postgresql"
+
+    def engine_options(self, uri: str) -> dict[str, Any]:
+        options = super().engine_options(uri)
+        options["connect_args"] = dict(KEEPALIVES)
+        return options
+
+    def connect_params(self, info: dict, cparams: dict, seconds: float) -> None:
+        """libpq's ``connect_timeout`` (whole seconds; psycopg waits at least 2)."""
+        given = int(cparams.get("connect_timeout") or 0)
+        limit = max(2, math.floor(seconds))
+        cparams["connect_timeout"] = min(given, limit) if given else limit
+
+    def bound_connection(self, dbapi_connection: Any, until: float) -> Any:
+        return WATCHDOG.arm(until, lambda: _cut(dbapi_connection))
+
+    def unbound_connection(self, dbapi_connection: Any, token: Any) -> None:
+        WATCHDOG.disarm(token)
+
+    def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
+        """ON CONFLICT DO NOTHING; the next statement (READ COMMITTED) sees the winner's row."""
+        # (psycopg reports no rowcount for it: RETURNING tells whether a row went in)
+        key = list(table.primary_key)[0]
+        statement = pg_insert(table).on_conflict_do_nothing().returning(key)
+        return connection.execute(statement, values).first() is not None
 
     def begin_report(self, conn: Connection, seconds: float) -> None:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")

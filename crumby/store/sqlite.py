@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy.engine import Engine
 
 from crumby.store.base import DatabaseSpec, count, expr
@@ -48,6 +48,7 @@ class SQLiteSpec(DatabaseSpec):
         return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
 
     def install(self, engine: Engine) -> None:
+        super().install(engine)
         event.listen(engine, "connect", _pragmas)
 
     def writer_lock_path(self, engine: Engine) -> str | None:
@@ -60,6 +61,10 @@ class SQLiteSpec(DatabaseSpec):
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
         return os.path.abspath(database) + "-crumby-writer.lock"
+
+    def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
+        """INSERT OR IGNORE: writers take turns on SQLite, so the row is there or not."""
+        return connection.execute(insert(table).prefix_with("OR IGNORE"), values).rowcount == 1
 
     def begin_report(self, conn: Connection, seconds: float) -> None:
         raw = conn.connection.dbapi_connection

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -37,7 +36,7 @@ from crumby.extensions import db
 from crumby.ingest.writer import StoreError, writer_for
 from crumby.models import Event, Visit
 from crumby.operations.ratelimit import limiter_for
-from crumby.tracking.enrich import anonymize_ip, anonymous_id, client_ip, user_agent
+from crumby.tracking.enrich import anonymize_ip, client_ip, user_agent
 from crumby.tracking.hits import clean, event_columns, limit, visit_columns
 from crumby.tracking.params import HitError, read_params
 
@@ -210,7 +209,8 @@ def enrich(app: Flask, environ: Mapping[str, Any], row: dict[str, Any], is_visit
     agent = user_agent(ua)
     row["is_bot"] = agent.is_bot
     if row["cid"] is None:
-        row["cid"] = anonymous_id(_secret(app), now.date(), ip, ua)
+        # the pipeline makes the day's anonymous id once the hit's site is known
+        row["visitor_hint"] = (ip, ua)
     if is_visit:
         row["platform"] = clean(agent.platform, limit(Visit, "platform"))
         row["browser"] = clean(agent.browser, limit(Visit, "browser"))
@@ -241,14 +241,3 @@ def _header(environ: Mapping[str, Any], key: str) -> str | None:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return value
-
-
-def _secret(app: Flask) -> bytes:
-    """The key of anonymous ids: SECRET_KEY, or a random key for this process."""
-    key = app.config.get("SECRET_KEY")
-    if key:
-        return key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    state = app.extensions.setdefault("crumby.tracking", {})
-    if "anonymous_key" not in state:
-        state["anonymous_key"] = secrets.token_bytes(32)
-    return state["anonymous_key"]

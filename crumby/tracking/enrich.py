@@ -9,10 +9,7 @@ them.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import hashlib
-import hmac
 import ipaddress
 import re
 from typing import NamedTuple
@@ -133,16 +130,3 @@ def anonymize_ip(ip: str | None) -> str | None:
         address = address.ipv4_mapped
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
-
-
-def anonymous_id(key: bytes, day: dt.date, ip: str | None, ua: str | None) -> str:
-    """The visitor id for hits without ``cid``: the same all day, unlinkable across days.
-
-    It is an HMAC of the UTC date, the address and the User-Agent under the
-    app's secret, so the stored value reveals neither the address nor, once
-    the day is over, which visitor of that day it was.
-    """
-    message = f"{day.isoformat()}|{ip or ''}|{(ua or '')[:UA_MAX_LENGTH]}".encode(
-        "utf-8", "replace"
-    )
-    return "anon-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
