@@ -10,11 +10,12 @@ import sqlalchemy as sa
 
 from crumby import accounts, appevents, clock, create_app, ingest
 from crumby.cli import cli
-from crumby.database import MIGRATIONS, SCHEMA_VERSION, _v5_token_scopes, ensure_schema
+from crumby.database import _v5_token_scopes, ensure_schema
 from crumby.extensions import db
 from crumby.ingest import counters_for
-from crumby.models import ApiToken, Event, SchemaVersion
+from crumby.models import ApiToken, Event
 from crumby.sites import add_site, delete_site, find_site
+from tests import upgrades
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, 0)
 SHOP = "shop.example"
@@ -448,12 +449,8 @@ def test_the_api_description_has_the_events_endpoint(client, sites):
 
 
 def test_a_database_from_before_token_scopes_is_upgraded(other_database_url, tmp_path):
-    config = {
-        "SQLALCHEMY_DATABASE_URI": other_database_url,
-        "SECRET_KEY": "x",
-        "GEOIP2_DATABASE_NAME": str(tmp_path / "none.mmdb"),
-    }
-    old = create_app(config)
+    settings = upgrades.config(other_database_url, tmp_path)
+    old = create_app(settings)
     ensure_schema(old)
     with old.app_context():
         accounts.add_user("old", "a long password")
@@ -462,16 +459,11 @@ def test_a_database_from_before_token_scopes_is_upgraded(other_database_url, tmp
             add_site(connection, SHOP)
             for column in ("site_id", "ingest_only"):
                 connection.exec_driver_sql(f"ALTER TABLE api_tokens DROP COLUMN {column}")
-            # the version this step upgrades (later steps run after it)
-            version = MIGRATIONS.index(_v5_token_scopes) + 1
-            connection.execute(sa.update(SchemaVersion).values(version=version))
-        db.session.remove()
-        db.engine.dispose()
+            upgrades.rewind(connection, _v5_token_scopes)
+    upgrades.close(old)
 
-    upgraded = create_app(config)
-    ensure_schema(upgraded)
+    upgraded = upgrades.upgraded(settings)
     with upgraded.app_context():
-        assert db.session.scalar(sa.select(SchemaVersion.version)) == SCHEMA_VERSION
         columns = {c["name"] for c in sa.inspect(db.engine).get_columns("api_tokens")}
         assert {"site_id", "ingest_only"} <= columns
         # running the step again changes nothing (a branch merge may replay it)

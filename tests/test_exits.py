@@ -9,13 +9,14 @@ import pytest
 import sqlalchemy as sa
 
 from crumby import create_app, ingest
-from crumby.database import MIGRATIONS, SCHEMA_VERSION, _next_gaps, ensure_schema
+from crumby.database import _next_gaps, ensure_schema
 from crumby.extensions import db
 from crumby.ingest.sessions import restitch, restitch_visitors
 from crumby.lifecycle.deletion import forget, prune
-from crumby.models import SchemaVersion, Visit
+from crumby.models import Visit
 from crumby.reporting import get_query, run_query
 from crumby.sites import add_site
+from tests import upgrades
 
 T = dt.datetime(2026, 3, 1, 12, 0, 0)
 HOST = "s.example"
@@ -126,12 +127,8 @@ def test_forgetting_and_pruning_keep_the_gaps_of_the_views_left(app):
 
 
 def test_a_database_from_before_next_gaps_is_upgraded(other_database_url, tmp_path):
-    config = {
-        "SQLALCHEMY_DATABASE_URI": other_database_url,
-        "SECRET_KEY": "x",
-        "GEOIP2_DATABASE_NAME": str(tmp_path / "none.mmdb"),
-    }
-    old = create_app(config)
+    settings = upgrades.config(other_database_url, tmp_path)
+    old = create_app(settings)
     ensure_schema(old)
     with old.app_context():
         with db.engine.begin() as conn:
@@ -139,16 +136,10 @@ def test_a_database_from_before_next_gaps_is_upgraded(other_database_url, tmp_pa
         _store(old, *(_view(cid, m) for cid, m in ANN))
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE visits DROP COLUMN next_gap")
-            version = MIGRATIONS.index(_next_gaps) + 1  # the version this step upgrades
-            conn.execute(sa.update(SchemaVersion).values(version=version))
-        db.session.remove()
-        db.engine.dispose()
+            upgrades.rewind(conn, _next_gaps)
+    upgrades.close(old)
 
-    upgraded = create_app(config)
-    ensure_schema(upgraded)
-    with upgraded.app_context():
-        assert db.session.scalar(sa.select(SchemaVersion.version)) == SCHEMA_VERSION
-        db.session.remove()
+    upgraded = upgrades.upgraded(settings)
     assert _gaps(upgraded) == ANN_GAPS
     with upgraded.app_context(), db.engine.begin() as conn:
         _next_gaps(conn)  # running the step again changes nothing (a branch merge may replay it)

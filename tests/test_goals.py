@@ -9,11 +9,12 @@ import sqlalchemy as sa
 
 from crumby import create_app
 from crumby.cli import cli
-from crumby.database import MIGRATIONS, SCHEMA_VERSION, _goals_and_funnels, ensure_schema
+from crumby.database import _goals_and_funnels, ensure_schema
 from crumby.extensions import db
 from crumby.goals import add_funnel, add_goal, list_funnels, list_goals
-from crumby.models import Funnel, FunnelStep, Goal, SchemaVersion
+from crumby.models import Funnel, FunnelStep, Goal
 from crumby.sites import add_site, find_site
+from tests import upgrades
 
 
 def one_line_error(result, fragment: str) -> None:
@@ -179,31 +180,22 @@ def test_a_goal_or_funnel_change_moves_the_data_version_on(app, runner, shop):
 
 
 def test_a_database_from_before_goals_is_upgraded(other_database_url, tmp_path):
-    """The step before goals, then the upgrade: the tables appear and work; a replay is harmless."""
-    config = {
-        "SQLALCHEMY_DATABASE_URI": other_database_url,
-        "SECRET_KEY": "x",
-        "GEOIP2_DATABASE_NAME": str(tmp_path / "none.mmdb"),
-    }
-    before = MIGRATIONS.index(_goals_and_funnels) + 1
-    old = create_app(config)
+    settings = upgrades.config(other_database_url, tmp_path)
+    old = create_app(settings)
     ensure_schema(old)
     with old.app_context():
         with db.engine.begin() as connection:
             add_site(connection, "shop.example")
             for table in ("funnel_steps", "funnels", "goals"):
                 connection.exec_driver_sql(f"DROP TABLE {table}")
-            connection.execute(sa.update(SchemaVersion).values(version=before))
+            upgrades.rewind(connection, _goals_and_funnels)
         assert not {"goals", "funnels", "funnel_steps"} & set(
             sa.inspect(db.engine).get_table_names()
         )
-        db.session.remove()
-        db.engine.dispose()
+    upgrades.close(old)
 
-    upgraded = create_app(config)
-    ensure_schema(upgraded)
+    upgraded = upgrades.upgraded(settings)
     with upgraded.app_context():
-        assert db.session.scalar(sa.select(SchemaVersion.version)) == SCHEMA_VERSION
         with db.engine.begin() as connection:
             _goals_and_funnels(connection)  # again: a branch merge may replay it
             add_goal(connection, "shop.example", "A", page="/a")

@@ -16,10 +16,10 @@ from werkzeug.datastructures import MultiDict
 
 from crumby import accounts, clock, create_app
 from crumby.cli import cli
-from crumby.database import MIGRATIONS, SCHEMA_VERSION, _session_attributes, ensure_schema
+from crumby.database import _session_attributes, ensure_schema
 from crumby.extensions import db
 from crumby.ingest.sessions import ENTRY_COLUMNS, restitch, restitch_visitors
-from crumby.models import Event, SchemaVersion, Visit
+from crumby.models import Event, Visit
 from crumby.reporting import get_query, run_query
 from crumby.reporting.discovery import BUILTIN_FOLDER
 from crumby.reporting.filters import (
@@ -33,6 +33,7 @@ from crumby.reporting.filters import (
 from crumby.reporting.rendering import render
 from crumby.sites import SiteInfo
 from tests import report_data as rd
+from tests import upgrades
 
 PUBLIC = sorted(p.stem for p in (BUILTIN_FOLDER / "public").glob("*.sql"))
 PRIVATE = sorted(p.stem for p in (BUILTIN_FOLDER / "private").glob("*.sql"))
@@ -543,12 +544,8 @@ def test_any_filter_values_answer_the_right_rows_or_400(app, client, seeded, tok
 
 
 def test_the_session_attributes_step_fills_an_older_database(other_database_url, tmp_path):
-    config = {
-        "SQLALCHEMY_DATABASE_URI": other_database_url,
-        "SECRET_KEY": "x",
-        "GEOIP2_DATABASE_NAME": str(tmp_path / "none.mmdb"),
-    }
-    old = create_app(config)
+    settings = upgrades.config(other_database_url, tmp_path)
+    old = create_app(settings)
     ensure_schema(old)
     seed = rd.build_seed(NOW)
     with old.app_context():
@@ -556,16 +553,11 @@ def test_the_session_attributes_step_fills_an_older_database(other_database_url,
         with db.engine.begin() as connection:
             for column in ENTRY_COLUMNS:
                 connection.exec_driver_sql(f"ALTER TABLE visits DROP COLUMN {column}")
-            version = MIGRATIONS.index(_session_attributes) + 1
-            connection.execute(sa.update(SchemaVersion).values(version=version))
-        db.session.remove()
-        db.engine.dispose()
+            upgrades.rewind(connection, _session_attributes)
+    upgrades.close(old)
 
-    upgraded = create_app(config)
-    clock.pin(upgraded, NOW)
-    ensure_schema(upgraded)
+    upgraded = upgrades.upgraded(settings, NOW)
     with upgraded.app_context():
-        assert db.session.scalar(sa.select(SchemaVersion.version)) == SCHEMA_VERSION
         columns = {c["name"] for c in sa.inspect(db.engine).get_columns("visits")}
         assert set(ENTRY_COLUMNS) <= columns
         for case in CASES[::3] + CASES[-3:]:

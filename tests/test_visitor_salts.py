@@ -21,6 +21,7 @@ from crumby.extensions import db
 from crumby.ingest.salts import SALTS, Salts, anonymous_id
 from crumby.models import Event, Visit, VisitorSalt
 from crumby.sites import add_site
+from tests import upgrades
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
 DAY = dt.datetime(2026, 11, 23, 10, 0, 0)
@@ -188,15 +189,14 @@ def test_concurrent_first_hits_of_a_day_agree_on_one_salt(database_url):
 
 
 def test_a_database_from_before_visitor_salts_gets_the_table(database_url):
-    from crumby.database import MIGRATIONS, SCHEMA_VERSION, _v6_visitor_salts
+    from crumby.database import SCHEMA_VERSION, _v6_visitor_salts
     from crumby.models import SchemaVersion
 
     app = make_app(database_url)
     ensure_schema(app)
     with app.app_context(), db.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE visitor_salts"))
-        before = MIGRATIONS.index(_v6_visitor_salts) + 1
-        connection.execute(sa.update(SchemaVersion).values(version=before))
+        upgrades.rewind(connection, _v6_visitor_salts)
     with app.app_context():
         db.engine.dispose()
     upgraded = make_app(database_url)
