@@ -37,11 +37,12 @@ from crumby.ingest.pipeline import VISITS, Pipeline, pipeline_for
 from crumby.ingest.turns import WriteTurns
 from crumby.models import Visit, url_host
 from crumby.sites import SiteInfo
+from crumby.store import spec_of
 from crumby.tracking.enrich import anonymize_ip, user_agent
 from crumby.tracking.hits import clean, limit, utm_params
 
-#: rows per transaction
-BATCH = 2000
+#: rows per transaction (fewer commits: each one writes the index pages its rows touched)
+BATCH = 5000
 #: lines longer than this are malformed (no server writes them; a file that is not a log does)
 LINE_MAX = 64 * 1024
 #: malformed lines listed by number in a summary
@@ -367,6 +368,7 @@ class LogImporter:
         while True:
             try:
                 with self.turns.turn(), self.engine.begin() as connection:
+                    spec_of(connection).bulk_writes(connection)
                     batch = self.pipeline.run(connection, items)
             except IntegrityError as exc:
                 # another import stored some of these lines a moment ago: their keys are

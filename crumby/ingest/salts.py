@@ -27,7 +27,6 @@ matching no live hit's id, and deleted again at the next day's rotation).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 import threading
@@ -46,7 +45,8 @@ UA_MAX_LENGTH = 512
 def anonymous_id(salt: bytes, site_id: int, ip: str | None, ua: str | None) -> str:
     """The visitor id for a hit without ``cid``: one per site, address and browser per day."""
     message = f"{site_id}|{ip or ''}|{(ua or '')[:UA_MAX_LENGTH]}".encode("utf-8", "replace")
-    return "anon-" + hmac.new(salt, message, hashlib.sha256).hexdigest()[:32]
+    # hmac.digest: OpenSSL's one-shot HMAC, the same bytes as hmac.new(...).digest(), faster
+    return "anon-" + hmac.digest(salt, message, "sha256").hex()[:32]
 
 
 class Salts:

@@ -295,9 +295,14 @@ def _stitch_site(connection: Connection, site_id: int, rows: list[dict[str, Any]
     stored: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda row: row["datetime"]):
         cid = row.get("cid")
-        current, gap = follow(
-            last.get(cid) if cid is not None else None, row["datetime"], entry_of(row)
-        )
+        current, gap = follow(last.get(cid) if cid is not None else None, row["datetime"])
+        # a view's own session attributes matter only when it starts its session (or
+        # continues one stored without them): worked out then, not for every view
+        entry = current.entry
+        if entry is None:
+            entry = entry_of(row)
+            if current.seq == 1:
+                current = current._replace(entry=entry)
         row["next_gap"] = None
         if cid is not None:
             last[cid] = current
@@ -307,7 +312,7 @@ def _stitch_site(connection: Connection, site_id: int, rows: list[dict[str, Any]
         row["session_start"] = current.start
         row["session_seq"] = current.seq
         row["session_gap"] = gap
-        row.update(zip(ENTRY_COLUMNS, current.entry or entry_of(row), strict=True))
+        row.update(zip(ENTRY_COLUMNS, entry, strict=True))
     exits.save(connection, stored)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import time
 from collections.abc import Callable
@@ -109,6 +110,13 @@ class DatabaseSpec:
 
     def unbound_connection(self, dbapi_connection: Any, token: Any) -> None:
         """Undo ``bound_connection`` (``dbapi_connection`` may be None once it is gone)."""
+
+    def bulk_writes(self, connection: Connection) -> None:
+        """Tune a connection that is about to store a large batch (a log import)."""
+
+    def bind_processor(self, column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """How ``insert_rows`` converts a column's values for the driver: the dialect's own."""
+        return column_type.dialect_impl(dialect).bind_processor(dialect)
 
     def writer_lock_path(self, engine: Engine) -> str | None:
         """A file the writers of all processes take turns on, or None where the database queues."""
@@ -228,13 +236,18 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
     sql, processors = _insert_plan(connection.dialect, table, keys)
     # most columns are passed as they are: convert only those with a processor
     converted = [(n, process) for n, process in enumerate(processors) if process is not None]
-    params: list[Any] = []
-    for row in rows:
-        values = [row[key] for key in keys]
-        for n, process in converted:
-            if values[n] is not None:
-                values[n] = process(values[n])
-        params.append(tuple(values))
+    values_of = operator.itemgetter(*keys)
+    if len(keys) == 1:
+        params: list[Any] = [(values_of(row),) for row in rows]
+    else:
+        params = [values_of(row) for row in rows]
+    if converted:
+        for i, values in enumerate(params):
+            values = list(values)
+            for n, process in converted:
+                if values[n] is not None:
+                    values[n] = process(values[n])
+            params[i] = tuple(values)
     connection.exec_driver_sql(sql, params)
 
 
@@ -257,5 +270,8 @@ def _insert_plan(
     values = ", ".join(placeholder for _ in keys)
     sql = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({values})"
     # the dialect's own implementation of each type converts (a generic DateTime does not)
-    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
+    from crumby.store import spec_for
+
+    spec = spec_for(dialect.name)
+    processors = [spec.bind_processor(table.c[key].type, dialect) for key in keys]
     return sql, processors
