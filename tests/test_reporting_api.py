@@ -533,14 +533,13 @@ def test_openapi_describes_every_query(client, token):
     assert doc["openapi"].startswith("3.")
     for name in PUBLIC:
         operation = doc["paths"][f"/api/public/{name}"]["get"]
-        assert {p["name"] for p in operation["parameters"]} == {
-            "site",
-            "days",
-            "from",
-            "to",
-            "format",
-            *FILTER_NAMES,
-        }
+        parameters = {p["name"]: p for p in operation["parameters"]}
+        assert set(parameters) == {"site", "range", "format", *FILTER_NAMES}
+        # the range is one exploded object (?from=...&to=...): OpenAPI can say how its
+        # parts depend on each other only that way
+        range_ = parameters["range"]
+        assert (range_["in"], range_["style"], range_["explode"]) == ("query", "form", True)
+        assert set(range_["schema"]["properties"]) == {"days", "from", "to", "t0", "t1"}
     assert "/api/private" in doc["paths"] and "/api/private/events" not in doc["paths"]
     full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
     for name in PRIVATE:

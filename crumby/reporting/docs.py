@@ -11,6 +11,7 @@ from flask import Response, jsonify, render_template, request
 from flask_login import current_user
 
 from crumby import __version__
+from crumby.database import CALENDAR_END, CALENDAR_START
 from crumby.extensions import db
 from crumby.reporting import bp
 from crumby.reporting.dialects import HELP
@@ -53,6 +54,68 @@ RANGE_PARAMETERS: list[dict[str, Any]] = [
         "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
     },
 ]
+
+#: a date inside the calendar's span (the years are all its pattern can bound; ``format``
+#: makes it a real day)
+assert CALENDAR_START.year == 2000 and CALENDAR_END.year == 2099
+_DATE_SCHEMA = {
+    "type": "string",
+    "format": "date",
+    "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+}
+
+
+def _present(*names: str) -> dict[str, Any]:
+    """JSON Schema: at least one of these properties is there."""
+    return {"anyOf": [{"required": [name]} for name in names]}
+
+
+def _absent(*names: str) -> dict[str, Any]:
+    """JSON Schema: none of these properties is there."""
+    return {"not": _present(*names)}
+
+
+#: the range as OpenAPI describes it: one exploded object (``?from=...&to=...``), since
+#: OpenAPI cannot say how separate parameters depend on each other. Its three forms: none
+#: (the last 30 days), ``days`` with an optional end, or a start and an end.
+RANGE_OBJECT: dict[str, Any] = {
+    "name": "range",
+    "in": "query",
+    "style": "form",
+    "explode": True,
+    "description": (
+        f"the date range, in one of three forms: nothing (the last {DEFAULT_DAYS} days); "
+        "`days`, optionally with `to`; or `from` and `to` (`t0` and `t1` are aliases). "
+        "Days are the site's local dates. Beyond what the schema says: `from` must not be "
+        f"after `to`, and `days` must not reach before {CALENDAR_START}."
+    ),
+    "schema": {
+        "type": "object",
+        "properties": {
+            "days": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999999,
+                "description": "the N days up to and including `to` (default today); "
+                "0 and 1 mean one day",
+            },
+            "from": {**_DATE_SCHEMA, "description": "first day, YYYY-MM-DD; needs `to`"},
+            "to": {**_DATE_SCHEMA, "description": "last day, YYYY-MM-DD; needs `from` or `days`"},
+            "t0": {**_DATE_SCHEMA, "description": "alias of `from` (`from` wins)"},
+            "t1": {**_DATE_SCHEMA, "description": "alias of `to` (`to` wins)"},
+        },
+        "additionalProperties": False,
+        "anyOf": [
+            _absent("days", "from", "t0", "to", "t1"),
+            {"required": ["days"], **_absent("from", "t0")},
+            {"allOf": [_present("from", "t0"), _present("to", "t1"), _absent("days")]},
+        ],
+    },
+}
+#: what a report takes besides the range and the filters
+REPORT_PARAMETERS: list[dict[str, Any]] = [
+    p for p in RANGE_PARAMETERS if p["name"] in ("site", "format")
+] + [RANGE_OBJECT]
 
 #: the filters (contract section 9), as query parameters
 FILTER_PARAMETERS: list[dict[str, Any]] = [
@@ -150,7 +213,12 @@ def events_operation() -> dict[str, Any]:
     item = {
         "type": "object",
         "properties": {
-            "name": {"type": "string", "maxLength": appevents.NAME_LENGTH},
+            "name": {
+                "type": "string",
+                "maxLength": appevents.NAME_LENGTH,
+                # blank (or NUL) alone is no name: stripped, it is empty
+                "pattern": "[^\\s\\x00]",
+            },
             "value": {
                 "description": (
                     "any JSON value; stored as its JSON text "
@@ -162,7 +230,8 @@ def events_operation() -> dict[str, Any]:
             "page": {
                 "type": "string",
                 "maxLength": appevents.PAGE_LENGTH,
-                "description": "a path starting with /",
+                "pattern": "^[\\s\\x00]*(/|$)",
+                "description": "a path starting with / (blanks around it are dropped; blank: none)",
             },
             "datetime": {
                 "type": "string",
@@ -254,7 +323,7 @@ def openapi_document() -> dict[str, Any]:
         }
     for scope in visible_scopes():
         for query in list_queries(scope):
-            params = RANGE_PARAMETERS + [
+            params = REPORT_PARAMETERS + [
                 {
                     "name": name,
                     "in": "query",
