@@ -387,6 +387,20 @@ def _without_empty_columns(table: Table, rows: list[dict[str, Any]]) -> list[dic
     (the pipeline's own copies) are changed in place, and only where they
     differ from the batch's columns: an ``executemany`` needs one set of keys.
     """
+    first = rows[0]
+    if all(row.keys() == first.keys() for row in rows):
+        # the usual batch (a log import's, a writer's): the same keys in every row, so only
+        # the first row's empty columns can be empty everywhere; checked row by row, they
+        # are soon few
+        empty = [key for key, value in first.items() if value is None]
+        for row in rows:
+            if not empty:
+                return rows
+            empty = [key for key in empty if row[key] is None]
+        for row in rows:
+            for key in empty:
+                del row[key]
+        return rows
     keys = {key for row in rows for key, value in row.items() if value is not None}
     defaults = None
     for row in rows:
