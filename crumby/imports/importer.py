@@ -39,7 +39,7 @@ from crumby.models import Visit, url_host
 from crumby.sites import SiteInfo
 from crumby.store import spec_of
 from crumby.tracking.enrich import anonymize_ip, user_agent
-from crumby.tracking.hits import clean, limit, utm_params
+from crumby.tracking.hits import UTM_KEYS, clean, limit, utm_params
 
 #: rows per transaction (fewer commits: each one writes the index pages its rows touched)
 BATCH = 5000
@@ -57,6 +57,8 @@ ASSET_EXTENSIONS = frozenset(
     zip gz tgz bz2 xz 7z rar
     """.split()
 )
+#: a row's campaign columns before its URL's ``utm_*`` parameters fill them
+NO_CAMPAIGN: dict[str, None] = dict.fromkeys(UTM_KEYS)
 #: redirects are not page views: the browser asks again, for the page it is sent to
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: why a well-formed line is not stored, in the order they are checked
@@ -310,6 +312,9 @@ class LogImporter:
         }
         if self.site is not None:
             row["site_id"] = self.site.id
+        # every row has the campaign keys (most of them empty), so that a batch's rows share
+        # their keys and the pipeline finds the empty columns quickly
+        row.update(NO_CAMPAIGN)
         if uri is not None and "utm_" in uri:
             row.update(utm_params(uri))
         return row
