@@ -126,7 +126,13 @@ FILTER_PARAMETERS: list[dict[str, Any]] = [
             f"{'session' if name in SESSION_FILTERS else 'view'} filter: {text}; "
             f"{NONE} matches a missing value"
         ),
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+        # no NUL: no stored value holds one, and not every database can take one
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_LENGTH,
+            "pattern": "^[^\\x00]*$",
+        },
     }
     for name, text in FILTER_HELP.items()
 ]
