@@ -49,7 +49,8 @@ def _add_site(app, host: str) -> SiteInfo:
 def _visits(app) -> list[tuple]:
     """(site_id, doc_uri) of every stored visit, in order."""
     with app.app_context():
-        return [tuple(r) for r in db.session.execute(sa.select(Visit.site_id, Visit.doc_uri))]
+        query = sa.select(Visit.site_id, Visit.doc_uri).order_by(Visit.id)
+        return [tuple(r) for r in db.session.execute(query)]
 
 
 def _events(app) -> list[tuple]:
