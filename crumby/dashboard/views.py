@@ -9,7 +9,7 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from crumby import __version__, clock, reporting
+from crumby import __version__, clock, reporting, sharing
 from crumby.dashboard import bp
 from crumby.extensions import db, login_manager
 from crumby.reporting.filters import FilterError, Filters, parse_filters
@@ -59,9 +59,16 @@ FILTER_LABELS = {
 HEADLINE_QUERY = "summary"
 
 
-def dashboard_reports() -> list[tuple[reporting.Query, str]]:
+def sees_private(site: SiteInfo | None = None) -> bool:
+    """May the visitor see private reports (of ``site``)? A login, or a share link for it."""
+    if current_user.is_authenticated:
+        return True
+    return site is not None and sharing.shares(site)
+
+
+def dashboard_reports(site: SiteInfo | None = None) -> list[tuple[reporting.Query, str]]:
     """(query, chart) for each report the current user may see, in (order, name) order."""
-    scopes = SCOPES if current_user.is_authenticated else ("public",)
+    scopes = SCOPES if sees_private(site) else ("public",)
     queries = [q for scope in scopes for q in reporting.list_queries(scope)]
     queries = [q for q in queries if (q.scope, q.name) != ("public", HEADLINE_QUERY)]
     queries.sort(key=lambda q: (q.order, q.name))  # stable: public before private on a tie
@@ -118,8 +125,14 @@ def preload_urls(
 
 
 def with_site(url: str, site: SiteInfo, extra: dict[str, str] | None = None) -> str:
-    """An API URL for one site (and a query's own parameters)."""
-    return f"{url}?{urlencode({'site': site.host, **(extra or {})})}"
+    """An API URL for one site (and a query's own parameters), with the page's share link."""
+    return f"{url}?{site_query(site, extra)}"
+
+
+def site_query(site: SiteInfo, extra: dict[str, str] | None = None) -> str:
+    """``site=HOST`` (and ``extra``) for links and API calls, keeping a valid share token."""
+    shared = {sharing.PARAMETER: sharing.request_token()} if sharing.shares(site) else {}
+    return urlencode({"site": site.host, **(extra or {}), **shared})
 
 
 def parameter_values(
@@ -147,6 +160,9 @@ def parameter_values(
 def _site_or_page():
     """The site of ``?site=``, or the page to show instead (a list, onboarding, login, 404)."""
     host = request.args.get("site")
+    shared = sharing.shared_site()
+    if shared is not None and host in (None, shared.host):
+        return shared, None  # a share link opens its site, and only that one
     with db.engine.connect() as connection:
         if host is not None:
             site = find_site(connection, host)
@@ -241,7 +257,7 @@ def index():
     if site is None:
         return page
     has_headline = reporting.get_query("public", HEADLINE_QUERY) is not None
-    reports = dashboard_reports()
+    reports = dashboard_reports(site)
     root = api_root()
     # a query with its own parameters (the funnel) asks with the site's first choice; a card
     # whose parameter has no choice yet (no funnel) stays idle and says how to add one
@@ -266,6 +282,8 @@ def index():
         preload += preload_urls([summary], previous, filters)
     with db.engine.connect() as connection:
         sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
+    if sharing.shares(site) and not current_user.is_authenticated:
+        sites = [site]  # a shared dashboard offers no way to other sites
     return render_template(
         "dashboard/index.html",
         api_root=root,
@@ -276,7 +294,7 @@ def index():
         sites=sites,
         today=today,
         summary_url=summary,
-        site_query=urlencode({"site": site.host}),
+        site_query=site_query(site),
         card_urls=card_urls,
         chosen=chosen,
         offered=offered,
@@ -293,7 +311,7 @@ def report(scope: str, name: str):
 
     if scope not in SCOPES:
         abort(404)
-    if scope == "private" and not current_user.is_authenticated:
+    if scope == "private" and not current_user.is_authenticated and not sharing.shared_site():
         return login_manager.unauthorized()
     query = reporting.get_query(scope, name)
     if query is None:
@@ -301,6 +319,8 @@ def report(scope: str, name: str):
     site, page = _site_or_page()
     if site is None:
         return page
+    if scope == "private" and not sees_private(site):
+        return login_manager.unauthorized()
     today = reporting.today(site.timezone, clock.now())
     chosen, offered = parameter_values(query, site, request.args)
     sql = t0 = t1 = None
@@ -320,7 +340,7 @@ def report(scope: str, name: str):
         t1=t1,
         current_site=site,
         today=today,
-        site_query=urlencode({"site": site.host}),
+        site_query=site_query(site),
         chosen={query.key: chosen},
         offered={query.key: offered},
         idle=set() if len(chosen) == len(offered) else {query.key},

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
-from crumby import clock
+from crumby import clock, sharing
 from crumby.auth import bearer_grant
 from crumby.errors import json_error
 from crumby.reporting import bp, parameters
@@ -31,11 +31,13 @@ def _unauthorized() -> Response:
 
 def _denied(scope: str) -> Response | None:
     """403 JSON for a token that may not read reports; 401 JSON for a private request
-    without a session or a valid bearer token."""
+    without a session, a valid bearer token or a valid share link (checked per site later)."""
     refusal = token_refusal()
     if refusal:
         return json_error(403, refusal)
-    if scope == "private" and not (current_user.is_authenticated or bearer_grant()):
+    if scope == "private" and not (
+        current_user.is_authenticated or bearer_grant() or sharing.shared_site()
+    ):
         return _unauthorized()
     return None
 
