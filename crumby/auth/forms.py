@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 #: generous bounds that still keep a hostile request from feeding megabytes to scrypt
@@ -52,7 +53,7 @@ class PasswordForm(FlaskForm):
 class TokenForm(FlaskForm):
     """A new API token: every site or one, and whether it may only send data."""
 
-    site = SelectField("Site", choices=[("", "every site")], validate_choice=True)
+    site = SelectField("Site", choices=[SelectChoice("", "every site")], validate_choice=True)
     ingest_only = BooleanField("Ingest only: may send events, may not read reports")
 
 

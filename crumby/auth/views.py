@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from crumby import accounts
 from crumby.auth import bp, logins_enabled
@@ -139,7 +140,8 @@ def _token_form(bound: bool = True) -> TokenForm:
 
     form = TokenForm() if bound else TokenForm(formdata=None)
     with db.engine.connect() as connection:
-        form.site.choices = [("", "every site")] + [(s.host, s.host) for s in all_sites(connection)]
+        hosts = [SelectChoice(s.host) for s in all_sites(connection)]
+    form.site.choices = [SelectChoice("", "every site"), *hosts]
     return form
 
 
@@ -151,9 +153,19 @@ def render_account(
     new_token: str | None = None,
     token_error: str | None = None,
 ) -> Response:
-    """The account page: password change, API tokens (a new one shown once), logout."""
+    """The account page: password change, API tokens (a new one shown once), logout.
+
+    Without SECRET_KEY (a bearer token can still open it) no form can carry a
+    CSRF token: the page lists the tokens and says how to enable the forms.
+    """
+    if not logins_enabled():
+        html = render_template(
+            "auth/account.html", tokens=accounts.list_tokens(current_user.username), forms=False
+        )
+        return Response(html, status=status, mimetype="text/html")
     html = render_template(
         "auth/account.html",
+        forms=True,
         password_form=password_form or PasswordForm(formdata=None),
         token_form=token_form or _token_form(bound=False),
         revoke_form=RevokeTokenForm(formdata=None),
