@@ -53,7 +53,9 @@ class PasswordForm(FlaskForm):
 class TokenForm(FlaskForm):
     """A new API token: every site or one, and whether it may only send data."""
 
-    site = SelectField("Site", choices=[SelectChoice("", "every site")], validate_choice=True)
+    site = SelectField(
+        "Site", choices=[SelectChoice("", "every site")], default="", validate_choice=True
+    )
     ingest_only = BooleanField("Ingest only: may send events, may not read reports")
 
 

@@ -133,6 +133,11 @@ def logout() -> Response:
     return redirect(url_for("auth.login"))
 
 
+def _sentence(message: str) -> str:
+    """An accounts error ("no such API token") as a sentence for the page."""
+    return message[:1].upper() + message[1:] + "."
+
+
 def _token_form(bound: bool = True) -> TokenForm:
     """The new-token form with every registered site to choose from (``bound``: to the POST)."""
     from crumby.extensions import db
@@ -212,7 +217,7 @@ def change_password() -> Response:
             throttle().failed(ip, name)
         except Exception:
             current_app.logger.exception("login throttle storage failed to count a failure")
-        form.current.errors = [str(exc).capitalize() + "."]
+        form.current.errors = [_sentence(str(exc))]
         return render_account(status=400, password_form=form)
     current_app.logger.info("user %r changed their password", name)
     flash("Your password has been changed.", "info")
@@ -246,6 +251,6 @@ def revoke_token(token_id: int) -> Response:
     try:
         accounts.revoke_token(current_user.username, token_id)
     except accounts.AccountError as exc:
-        abort(404, description=str(exc).capitalize() + ".")
+        abort(404, description=_sentence(str(exc)))
     flash("Revoked the API token: requests that send it are refused from now on.", "info")
     return redirect(url_for("auth.account") + "#tokens")
