@@ -159,7 +159,7 @@ def settings_extras(site: SiteInfo) -> dict:
     from crumby.dashboard.views import snippet
 
     return {
-        "site": site,
+        "this_site": site,
         "snippet": snippet(site),
         "shares": [(link, share_url(link.token)) for link in links],
         "share_form": ShareForm(formdata=None),
