@@ -330,14 +330,22 @@ def test_verify_says_whether_a_hit_has_arrived(sites, owner, client):
     assert before.get_json() == {
         "site": "secret.example",
         "arrived": False,
+        "bots_only": False,
         "last_hit": None,
         "message": before.get_json()["message"],
     }
     assert "No hit from secret.example has arrived yet" in before.get_json()["message"]
     hit(sites.test_client(), "other.example")  # another site's hit does not count
     assert owner.get("/sites/secret.example/verify", headers=json).get_json()["arrived"] is False
+    bot = {"dl": "https://secret.example/", "cid": "b1"}
+    crawler = {"User-Agent": "curl/8.5.0"}
+    assert sites.test_client().post("/visit", json=bot, headers=crawler).status_code == 204
+    bots = owner.get("/sites/secret.example/verify", headers=json).get_json()
+    assert (bots["arrived"], bots["bots_only"]) == (True, True)
+    assert "from a bot or a script" in bots["message"]
     hit(sites.test_client(), "secret.example")
     after = owner.get("/sites/secret.example/verify", headers=json).get_json()
+    assert after["bots_only"] is False
     assert after["arrived"] is True
     assert after["last_hit"] == NOW.isoformat() + "Z"
     assert "It works" in after["message"]

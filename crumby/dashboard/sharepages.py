@@ -71,7 +71,7 @@ def embed_url(site: SiteInfo, token: str | None = None) -> str:
 def iframe_code(url: str, host: str) -> str:
     """The line an owner pastes into another page to show the card."""
     return (
-        f'<iframe src="{url}" title="{host} visitors (Crumby)" width="320" height="170" '
+        f'<iframe src="{url}" title="{host} visitors (Crumby)" width="320" height="180" '
         'loading="lazy"></iframe>'
     )
 
@@ -213,21 +213,33 @@ def revoke_share_page(host: str, share_id: int) -> Response:
 # ---- has the tracker been installed? -----------------------------------------------------
 
 
-def last_hit(site: SiteInfo) -> dt.datetime | None:
-    """When the site's newest page view or event was stored (UTC), or None before the first."""
+def last_hit(site: SiteInfo, bots: bool = True) -> dt.datetime | None:
+    """When the site's newest page view or event was stored (UTC), or None before the first.
+
+    ``bots=False`` leaves out hits flagged as bots (which reports leave out too).
+    """
     with db.engine.connect() as connection:
-        newest = [
-            connection.scalar(select(func.max(model.datetime)).where(model.site_id == site.id))
-            for model in (Visit, Event)
-        ]
+        newest = []
+        for model in (Visit, Event):
+            query = select(func.max(model.datetime)).where(model.site_id == site.id)
+            if not bots:
+                query = query.where(model.is_bot.is_(False))
+            newest.append(connection.scalar(query))
     found = [when for when in newest if when is not None]
     return max(found) if found else None
 
 
 def verdict(site: SiteInfo) -> dict:
     """What the check found, in words for the page and fields for a script."""
-    when = last_hit(site)
-    if when is None:
+    when = last_hit(site, bots=False)
+    bot = last_hit(site) if when is None else None
+    if bot is not None:
+        when = bot
+        message = (
+            f"A hit from {site.host} arrived at {bot:%Y-%m-%d %H:%M} UTC, but from a bot or a "
+            "script, which reports leave out: open one of the pages in a browser, then check again."
+        )
+    elif when is None:
         message = (
             f"No hit from {site.host} has arrived yet. Check that the script line is in the "
             "pages' <head>, open one of them, then check again."
@@ -237,6 +249,7 @@ def verdict(site: SiteInfo) -> dict:
     return {
         "site": site.host,
         "arrived": when is not None,
+        "bots_only": bot is not None,
         "last_hit": when.isoformat() + "Z" if when else None,
         "message": message,
     }
