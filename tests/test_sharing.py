@@ -153,6 +153,11 @@ def test_revoking_another_sites_link_or_a_gone_one_is_404(sites, owner):
             f"/sites/secret.example/shares/{share_id}/revoke", data={"csrf_token": csrf(page)}
         )
         assert answer.status_code == 404 and "no such share link" in answer.text
+    # an id past any database's integer is not a link either (no overflow, no 500)
+    answer = owner.post(
+        "/sites/secret.example/shares/99999999999999999999/revoke", data={"csrf_token": csrf(page)}
+    )
+    assert answer.status_code == 404
     answer = owner.post("/sites/nowhere.example/shares", data={"csrf_token": csrf(page)})
     assert answer.status_code == 404
     assert len(share_rows(sites)) == 1

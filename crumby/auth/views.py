@@ -242,7 +242,7 @@ def create_token() -> Response:
     return render_account(new_token=token)
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<int(max=2147483647):token_id>/revoke")
 @login_required
 def revoke_token(token_id: int) -> Response:
     """Delete one of the user's API tokens: requests with it get 401 from now on."""

@@ -194,7 +194,7 @@ def create_share_page(host: str) -> Response | tuple[str, int]:
     return redirect(url_for("dashboard.edit_site_page", host=site.host) + "#sharing")
 
 
-@bp.post("/sites/<host>/shares/<int:share_id>/revoke")
+@bp.post("/sites/<host>/shares/<int(max=2147483647):share_id>/revoke")
 @login_required
 def revoke_share_page(host: str, share_id: int) -> Response:
     """Delete a share link: from now on it answers 404."""

@@ -204,6 +204,9 @@ def test_a_token_that_is_not_yours_or_is_gone_is_404_and_stays(app, logged_in):
     for token_id in (bobs, bobs + 1000):
         answer = logged_in.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": token})
         assert answer.status_code == 404 and "No such API token" in answer.text
+    for token_id in (2**31, 99999999999999999999):  # past any database's integer: no 500
+        answer = logged_in.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": token})
+        assert answer.status_code == 404
     assert len(token_rows(app)) == 1
     answer = logged_in.post(f"/account/tokens/{bobs}/revoke", data={})
     assert answer.status_code == 400
