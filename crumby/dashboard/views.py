@@ -339,7 +339,7 @@ def _rendered_sql(
     except reporting.RangeError:
         t0, t1 = reporting.parse_range({}, now=today)
     try:
-        params = parameters.resolve(query, site, chosen or {})
+        params = parameters.resolve(query, site, chosen or {}, days=(t1 - t0).days + 1)
     except parameters.ParameterError:  # no funnel yet: the page says so, there is no SQL
         return None, t0, t1
     try:
