@@ -13,11 +13,11 @@ from flask_login import current_user
 from crumby import __version__
 from crumby.extensions import db
 from crumby.reporting import bp
+from crumby.reporting.compare import COMPARISONS
 from crumby.reporting.dialects import HELP
 from crumby.reporting.discovery import SCOPES, list_queries
 from crumby.reporting.filters import HELP as FILTER_HELP
 from crumby.reporting.filters import MAX_LENGTH, NONE, SESSION_FILTERS
-from crumby.reporting.compare import COMPARISONS
 from crumby.reporting.parameters import INTERVALS, MAX_HOUR_DAYS, PARAMETERS, declared
 from crumby.reporting.ranges import DEFAULT_DAYS
 from crumby.sites import all_sites
