@@ -57,6 +57,8 @@ FILTER_LABELS = {
 }
 #: the public query whose one row is the headline strip rather than a card
 HEADLINE_QUERY = "summary"
+#: the dashboard's main chart: drawn with the previous period and a choice of buckets
+MAIN_CHART = ("public", "visits")
 
 
 def dashboard_reports() -> list[tuple[reporting.Query, str]]:
@@ -250,20 +252,24 @@ def index():
         chosen[q.key], offered[q.key] = parameter_values(q, site, request.args)
         if len(chosen[q.key]) < len(offered[q.key]):
             idle.add(q.key)
+    # the main chart and the headline ask with compare=previous: one request, both periods
+    compare = {"compare": "previous"}
     card_urls = {
-        q.key: with_site(f"{root}/{q.scope}/{q.name}", site, chosen[q.key]) for q, _c in reports
+        q.key: with_site(
+            f"{root}/{q.scope}/{q.name}",
+            site,
+            {**chosen[q.key], **(compare if (q.scope, q.name) == MAIN_CHART else {})},
+        )
+        for q, _c in reports
     }
     urls = [card_urls[q.key] for q, _chart in reports if q.key not in idle]
     today = reporting.today(site.timezone, clock.now())
     rng = page_range(request.args, today)
     filters = page_filters(request.args)
     preload = preload_urls(urls, rng, filters)
-    summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site)
+    summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site, compare)
     if has_headline and rng is not None:
-        length = rng[1] - rng[0] + dt.timedelta(days=1)
         preload += preload_urls([summary], rng, filters)
-        previous = (rng[0] - length, rng[0] - dt.timedelta(days=1))
-        preload += preload_urls([summary], previous, filters)
     with db.engine.connect() as connection:
         sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
     return render_template(
@@ -275,6 +281,8 @@ def index():
         current_site=site,
         sites=sites,
         today=today,
+        now=clock.now(),
+        main_chart=MAIN_CHART,
         summary_url=summary,
         site_query=urlencode({"site": site.host}),
         card_urls=card_urls,
