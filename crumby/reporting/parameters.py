@@ -171,6 +171,15 @@ def resolve(
     return found
 
 
+def defaults(query: Query) -> dict[str, Bound]:
+    """The query's optional parameters at their defaults (a caller that gives none of them)."""
+    return {
+        name: _known(query, name).example()
+        for name in declared(query)
+        if _known(query, name).default is not None
+    }
+
+
 def choices(query: Query, site: SiteInfo) -> dict[str, list[str]]:
     """Each parameter of the query with the values the site offers for it (maybe none)."""
     names = declared(query)
