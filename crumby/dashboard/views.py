@@ -89,6 +89,22 @@ def page_range(args, today: dt.date) -> tuple[dt.date, dt.date] | None:
     return today - dt.timedelta(days=int(days) - 1), today
 
 
+def chart_interval(args, rng: tuple[dt.date, dt.date]) -> str:
+    """The main chart's buckets as dashboard.js chooses them (intervalsFor/chosenInterval):
+    the URL's ``interval`` when the range offers it, else hours up to two days, else days."""
+    days = (rng[1] - rng[0]).days + 1
+    if days <= 2:
+        offered = ["hour", "day"]
+    elif days <= 7:
+        offered = ["day", "hour"]
+    elif days < 60:
+        offered = ["day", "week"]
+    else:
+        offered = ["day", "week", "month"]
+    wanted = args.get("interval")
+    return wanted if wanted in offered else offered[0]
+
+
 #: what JavaScript's encodeURIComponent leaves as it is, besides letters, digits and -_.~
 URI_COMPONENT_SAFE = "!*'()"
 
@@ -267,6 +283,12 @@ def index():
     rng = page_range(request.args, today)
     filters = page_filters(request.args)
     preload = preload_urls(urls, rng, filters)
+    main = next((q.key for q, _c in reports if (q.scope, q.name) == MAIN_CHART), None)
+    if preload and rng is not None and main and main not in idle:
+        interval = chart_interval(request.args, rng)
+        if interval != "day":  # dashboard.js adds it after the range and the filters
+            at = urls.index(card_urls[main])
+            preload[at] += f"&interval={interval}"
     summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site, compare)
     if has_headline and rng is not None:
         preload += preload_urls([summary], rng, filters)

@@ -79,7 +79,11 @@ def test_the_main_chart_shows_the_previous_period_and_today_as_unfinished(server
 
 
 def test_today_is_charted_per_local_hour_with_the_running_hour_dotted(server, page):
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url) if "/api/public/visits" in r.url else None)
     open_dashboard(page, server.url + "/?days=1")
+    # the page preloads exactly the hourly series dashboard.js then reads: one request
+    assert len(fetched) == 1 and fetched[0].endswith("&interval=hour"), fetched
     state = chart_state(page)
     assert state["buckets"] == "hour" and state["pressed"] == "Hours"
     assert state["previous"] == "Previous day"
