@@ -350,6 +350,8 @@ def report(scope: str, name: str):
         t1=t1,
         current_site=site,
         today=today,
+        now=clock.now(),
+        main_chart=MAIN_CHART,
         site_query=urlencode({"site": site.host}),
         chosen={query.key: chosen},
         offered={query.key: offered},

@@ -205,3 +205,13 @@ def test_a_hidden_page_does_not_poll(tracked, page):
     page.evaluate(seen % "visible" + "; document.dispatchEvent(new Event('visibilitychange'))")
     page.wait_for_timeout(1000)
     assert polls  # visible again: at once
+
+
+def test_the_visits_report_page_has_the_buckets_and_downloads_them(server, page):
+    page.goto(server.url + "/reports/public/visits?days=365&interval=week")
+    page.wait_for_selector("#report-page[data-ready]", timeout=30_000)
+    chart = page.locator("#report .chart")
+    assert chart.get_attribute("data-buckets") == "week"
+    assert page.locator('#report .chart-controls button[aria-pressed="true"]').inner_text() == "Weeks"
+    assert "interval=week" in page.locator("#csv-link").get_attribute("href")
+    assert page.js_errors == []

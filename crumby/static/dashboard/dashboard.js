@@ -469,7 +469,12 @@
     });
     if (root.getAttribute("data-summary")) jobs.push(loadHeadline(root, resolved));
     var csv = document.getElementById("csv-link");
-    if (csv) csv.setAttribute("href", withQuery(csv.getAttribute("data-base"), "format=csv&" + apiQuery(resolved)));
+    if (csv) {
+      // the main chart's own page downloads the buckets it shows
+      var main = document.querySelector('#report[data-main="true"]');
+      var interval = main ? chosenInterval(resolved) : "day";
+      csv.setAttribute("href", withQuery(csv.getAttribute("data-base"), "format=csv&" + apiQuery(resolved) + (interval !== "day" ? "&interval=" + interval : "")));
+    }
     return Promise.allSettled(jobs).then(function (results) {
       if (current !== generation) return;
       var failed = results.filter(function (r) { return r.status === "rejected"; });
