@@ -123,8 +123,10 @@ def hour_rows(zone_name: str, start: dt.datetime, end: dt.datetime, binds: dict[
     tz = localtime.zone(zone_name)
     at = start
     n = 0
-    while at < end and n < MAX_HOURS:
+    while at < end:
         n += 1
+        if n > MAX_HOURS:  # a series of thousands of joined rows is a mistake: say so
+            raise DialectError(f"hours() lists at most {MAX_HOURS} hours (32 days) of a range")
         local = at.replace(tzinfo=dt.UTC).astimezone(tz)
         offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
         wall = local.replace(tzinfo=None, minute=0, second=0, microsecond=0)
