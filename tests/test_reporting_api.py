@@ -421,16 +421,29 @@ def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_pat
     ],
 )
 def test_a_broken_file_answers_500_json_naming_the_query(
-    folder_client, folder, caplog, source, words
+    folder_client, folder, caplog, token, source, words
 ):
     (folder / "public" / "broken.sql").write_text(source)
     caplog.set_level(logging.ERROR)
-    answer = folder_client.get("/api/public/broken")
+    answer = folder_client.get("/api/public/broken", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 500
     body = answer.get_json()
     assert words in body["error"] and body["query"] == "public/broken"
     assert "public/broken" in caplog.text
     assert "Traceback" not in answer.get_data(as_text=True)
+
+
+def test_a_broken_file_tells_anonymous_callers_which_query_failed_but_not_why(
+    folder_client, folder, caplog
+):
+    (folder / "public" / "broken.sql").write_text("SELECT secret_column FROM no_such_table\n")
+    caplog.set_level(logging.ERROR)
+    answer = folder_client.get("/api/public/broken")
+    assert answer.status_code == 500
+    body = answer.get_json()
+    assert body["query"] == "public/broken" and "public/broken" in body["error"]
+    assert "no_such_table" not in body["error"] and "secret_column" not in body["error"]
+    assert "no_such_table" in caplog.text  # the operator still sees why, in the log
 
 
 # ---- cache --------------------------------------------------------------------------------

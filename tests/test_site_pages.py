@@ -154,3 +154,29 @@ def test_a_fresh_install_shows_how_to_start(app, client):
     assert '<script src="http://localhost:5000/cmb.js" defer></script>' in html.replace(
         "&lt;", "<"
     ).replace("&gt;", ">").replace("&#34;", '"').replace("&quot;", '"')
+
+
+def test_a_bad_range_in_a_page_url_is_said_once_and_the_page_shows_the_last_30_days(app, client):
+    import datetime as dt
+
+    from crumby import clock
+    from crumby.sites import add_site
+
+    clock.pin(app, dt.datetime(2026, 5, 20, 12, 0))
+    with app.app_context(), db.engine.begin() as connection:
+        add_site(connection, "open.example", public=True)
+    for path in ("/", "/reports/public/documents"):
+        for bad, words in [
+            ("from=2026-02-30&to=2026-03-01", "from is not a real date: 2026-02-30"),
+            ("days=abc", "days must be a whole number"),
+            ("days=100000", "days reaches before"),
+            ("from=2026-03-02&to=2026-03-01", "from must not be after to"),
+        ]:
+            page = client.get(f"{path}?site=open.example&{bad}").get_data(as_text=True)
+            assert page.count('id="range-error"') == 1 and words in page, (path, bad)
+            # the API calls the page starts early are for the last 30 days, not the bad range
+            preloads = re.findall(r'<link rel="preload" href="([^"]*/api/[^"]+)"', page)
+            assert preloads and "from=2026-04-21&amp;to=2026-05-20" in preloads[0]
+            assert not any("2026-02-30" in u or "days=" in u for u in preloads)
+        good = client.get(f"{path}?site=open.example&days=7").get_data(as_text=True)
+        assert 'id="range-error"' not in good

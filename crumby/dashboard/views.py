@@ -71,6 +71,28 @@ def dashboard_reports() -> list[tuple[reporting.Query, str]]:
     return [(q, reporting.listed_chart(q)) for q in queries]
 
 
+#: the range parameters a dashboard page drops when they are bad
+RANGE_PARAMETERS = ("days", "from", "to", "t0", "t1")
+
+
+def range_problem(args, today: dt.date) -> str | None:
+    """Why the page's range parameters cannot be used, said once at the top, or None.
+
+    The page then shows the default range instead of asking every card's API
+    call for a range that each would refuse with the same error.
+    """
+    try:
+        reporting.parse_range(args, now=today)
+    except reporting.RangeError as error:
+        return str(error)
+    return None
+
+
+def without_range(args) -> dict[str, str]:
+    """The page's query parameters without its range ones."""
+    return {k: v for k, v in args.items() if k not in RANGE_PARAMETERS}
+
+
 def page_range(args, today: dt.date) -> tuple[dt.date, dt.date] | None:
     """The range dashboard.js will ask the API for, computed the same way, or None if unclear.
 
@@ -280,8 +302,12 @@ def index():
     }
     urls = [card_urls[q.key] for q, _chart in reports if q.key not in idle]
     today = reporting.today(site.timezone, clock.now())
-    rng = page_range(request.args, today)
-    filters = page_filters(request.args)
+    args = request.args
+    bad_range = range_problem(args, today)
+    if bad_range:
+        args = without_range(args)
+    rng = page_range(args, today)
+    filters = page_filters(args)
     preload = preload_urls(urls, rng, filters)
     main = next((q.key for q, _c in reports if (q.scope, q.name) == MAIN_CHART), None)
     if preload and rng is not None and main and main not in idle:
@@ -314,6 +340,7 @@ def index():
         waiting=not _has_data(site),
         snippet=snippet(site),
         filter_labels=FILTER_LABELS,
+        range_error=bad_range,
     )
 
 
@@ -332,18 +359,21 @@ def report(scope: str, name: str):
     if site is None:
         return page
     today = reporting.today(site.timezone, clock.now())
-    chosen, offered = parameter_values(query, site, request.args)
+    args = request.args
+    bad_range = range_problem(args, today)
+    if bad_range:
+        args = without_range(args)
+    chosen, offered = parameter_values(query, site, args)
     sql = t0 = t1 = None
     if current_user.is_authenticated:
-        sql, t0, t1 = _rendered_sql(query, site, today, chosen)
+        sql, t0, t1 = _rendered_sql(query, site, today, chosen, args)
     api_url = with_site(f"{api_root()}/{scope}/{name}", site, chosen)
     return render_template(
         "dashboard/report.html",
         query=query,
         api_url=api_url,
-        preload=preload_urls(
-            [api_url], page_range(request.args, today), page_filters(request.args)
-        ),
+        preload=preload_urls([api_url], page_range(args, today), page_filters(args)),
+        range_error=bad_range,
         filter_labels=FILTER_LABELS,
         sql=sql,
         t0=t0,
@@ -360,22 +390,19 @@ def report(scope: str, name: str):
 
 
 def _rendered_sql(
-    query, site: SiteInfo, today: dt.date, chosen: dict[str, str] | None = None
+    query, site: SiteInfo, today: dt.date, chosen: dict[str, str], args
 ) -> tuple[str | None, object, object]:
-    """The SQL a query runs for the URL's range (the default range if the URL's is invalid)."""
+    """The SQL a query runs for the page's range (``args`` hold a valid one, or none)."""
     from crumby.reporting import parameters
     from crumby.reporting.reports import render_query
 
-    try:
-        t0, t1 = reporting.parse_range(request.args, now=today)
-    except reporting.RangeError:
-        t0, t1 = reporting.parse_range({}, now=today)
+    t0, t1 = reporting.parse_range(args, now=today)
     try:
         params = parameters.resolve(query, site, chosen or {}, days=(t1 - t0).days + 1)
     except parameters.ParameterError:  # no funnel yet: the page says so, there is no SQL
         return None, t0, t1
     try:
-        filters = page_filters(request.args)
+        filters = page_filters(args)
         return render_query(query, site, t0, t1, params=params, filters=filters).sql, t0, t1
     except reporting.QueryError as exc:  # a broken file still gets its page; the API says why
         current_app.logger.warning("report %s/%s does not render: %s", query.scope, query.name, exc)

@@ -128,7 +128,8 @@ def result(scope: str, name: str) -> Response:
         if compare and fmt == "json":
             prior = run_query(query, site, *previous_range(t0, t1), filters, params=params)
     except QueryError as exc:
-        return json_error(exc.status, str(exc), query=query.key)
+        trusted = current_user.is_authenticated or grant is not None
+        return json_error(exc.status, str(exc) if trusted else exc.public_message, query=query.key)
     if fmt == "csv":
         body = to_csv(answer.columns, answer.data)
         response = Response(body, mimetype="text/csv")

@@ -38,6 +38,14 @@ class QueryError(Exception):
         self.query = query
         self.status = status
 
+    @property
+    def public_message(self) -> str:
+        """What an anonymous caller is told: a broken file's database error stays in the log
+        and with logged-in users (it can show table names, SQL and values)."""
+        if self.status == 500:
+            return f"query {self.query.key} failed; the server's log has the details"
+        return str(self)
+
 
 @dataclass(frozen=True)
 class Result:

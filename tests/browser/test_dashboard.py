@@ -139,7 +139,11 @@ def test_every_report_gets_a_chart_and_a_table_in_metadata_order(served, traffic
         assert report.locator(".chart-skeleton").count() == 0
         assert report.locator("table.data tbody tr").count() >= 1
     assert page.locator('#report-public-visits .chart[data-chart="line"] canvas').count() >= 1
-    assert page.locator('#report-public-browsers .chart[data-chart="pie"] svg.pie').count() == 1
+    # a ranking is one table whose rows are its bars, as long as each row's number
+    browsers = page.locator('#report-public-browsers .chart[data-chart="bar-list"] table.barlist')
+    bars = browsers.locator("svg.row-bar rect")
+    widths = [float(bars.nth(i).get_attribute("width")) for i in range(bars.count())]
+    assert widths[0] == 100 and widths == sorted(widths, reverse=True) and len(widths) >= 3
     shaded = page.locator("#report-public-locations svg.map path[data-value]")
     assert shaded.count() >= 10  # the countries that sent visits, on the bundled outline
     assert page.locator("#report-public-locations svg.map path").count() > 150
@@ -213,10 +217,12 @@ def test_changing_the_range_updates_every_report_without_reloading(served, traff
     quarter = headline(page)
     assert number(quarter["views"]) > number(week["views"])
     assert number(quarter["visitors"]) > number(week["visitors"])
-    # a time series keeps its whole table folded away; the others show a top 5
+    # a time series keeps its whole table folded away; the others show a top 6
     assert page.locator("#report-public-visits summary").inner_text() == "Table (90 rows)"
-    assert page.locator("#report-public-documents table.data tbody tr").count() == 5
-    assert "Top 5 of" in page.locator("#report-public-documents caption").inner_text()
+    assert page.locator("#report-public-documents table.data tbody tr").count() == 6
+    documents = api(page, served, "/api/public/documents?" + range_query(90))["data"]
+    more = page.locator("#report-public-documents table.barlist").get_attribute("data-more")
+    assert int(more) == len(documents) - 6 > 0
     for report in page.locator("#reports .report").all():
         assert report.get_attribute("data-loaded") == quarter_range
 
@@ -253,9 +259,23 @@ def test_a_bookmarked_range_opens_as_it_was_shared(served, traffic, page):
 
 
 def test_an_impossible_range_is_explained_not_crashed(served, traffic, page):
-    page.goto(served.url + "/?from=2026-02-30&to=2026-03-01")
-    page.wait_for_selector("#status.error", timeout=30_000)
-    assert "2026-02-30" in page.locator("#status").inner_text()
+    for bad, words in [
+        ("from=2026-02-30&to=2026-03-01", "2026-02-30"),
+        ("days=abc", "days must be a whole number"),
+        ("days=100000", "days reaches before"),
+    ]:
+        page.goto(served.url + "/?" + bad)
+        page.wait_for_selector("#dashboard[data-ready]", timeout=30_000)
+        # said once, at the top; the page shows the last 30 days, every card with data
+        assert page.locator(".flash.error, .error-text").all_inner_texts() == [
+            page.locator("#range-error").inner_text()
+        ]
+        assert words in page.locator("#range-error").inner_text()
+        assert "days" not in page.url and "from" not in page.url
+        assert page.locator("#range-picker a[data-days='30'][aria-current=true]").count() == 1
+        assert page.locator("#status.error").count() == 0
+        assert page.locator("#report-public-documents table.data tbody tr").count() == 6
+    assert page.js_errors == []
 
 
 def test_a_report_page_has_the_whole_table_a_csv_and_for_owners_the_sql(
@@ -355,7 +375,9 @@ def test_hostile_strings_in_every_tracked_field_stay_text(app, served, page):
     for tag in ("img", "script", "b", "iframe"):
         assert reports.locator(tag).count() == 0, tag
     assert reports.locator("svg[onload]").count() == 0
-    body = reports.inner_text()
+    # a page's title is the tooltip of its row (the row shows the path)
+    tooltips = reports.locator("[title]").evaluate_all("nodes => nodes.map(n => n.title)")
+    body = reports.inner_text() + "\n".join(tooltips)
     # the page reports show a visit's path (the URL without scheme, host and query)
     path = url_path(XSS_VISIT["doc_uri"])
     assert path == "window.__xss=2//<b>uri</b>"  # still markup, if it were run as HTML

@@ -97,5 +97,5 @@ def test_a_goal_and_a_funnel_made_in_the_page_count_the_hits_cmb_js_sends(
     second = steps.nth(1).text_content()
     assert "2. Signup" in second and "33.3%" in second and "−2 since step 1" in second
     assert page.locator("#report-private-funnel select.param-choice").input_value() == "checkout"
-    wait_until(page, "!!document.querySelector('#report-private-goals svg.bars')")
+    wait_until(page, "!!document.querySelector('#report-private-goals table.barlist')")
     assert page.js_errors == []

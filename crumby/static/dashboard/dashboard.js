@@ -12,7 +12,8 @@
   var DAY = 86400000;
   var ISO = /^\d{4}-\d{2}-\d{2}$/;
   var LIVE_MS = 3000; // how often the live cards reload while the page is visible
-  var DASHBOARD_ROWS = 5; // the dashboard's tables show a top 5; a report's own page shows all
+  var DASHBOARD_ROWS = 6; // the dashboard's cards show a top 6; a report's own page shows all
+  var BAR_LIST_CHARTS = ["bar", "pie", "table"]; // rankings: drawn on the dashboard as bar lists
   var REPORT_PAGE_BARS = 20; // ...but draws at most 20 bars above its whole table
   var HEADLINE = [
     { column: "visitors", label: "Visitors" },
@@ -143,6 +144,30 @@
   }
 
   var reload = null;
+
+  /** A map card's toggle between the map and the list of its countries (the list for keyboards). */
+  function mapOrList(section) {
+    var toggle = section.querySelector(".map-toggle");
+    if (!toggle) {
+      toggle = R.el("div", { class: "map-toggle", role: "group", "aria-label": "Show as" });
+      ["map", "list"].forEach(function (view) {
+        var button = R.el("button", { type: "button", "data-view": view }, view === "map" ? "Map" : "List");
+        button.addEventListener("click", function () { showView(section, view); });
+        toggle.appendChild(button);
+      });
+      section.querySelector(".report-links").prepend(toggle);
+    }
+    showView(section, section.getAttribute("data-view") || "map");
+  }
+
+  function showView(section, view) {
+    section.setAttribute("data-view", view);
+    section.querySelector(".chart").hidden = view !== "map";
+    section.querySelector(".table").hidden = view !== "list";
+    section.querySelectorAll(".map-toggle button").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.getAttribute("data-view") === view));
+    });
+  }
 
   /** What a card or the page shows: "from/to", and "?filters" when there are any. */
   function stateKey(resolved) {
@@ -419,7 +444,25 @@
       if (!report.chart && section.getAttribute("data-chart")) report.chart = section.getAttribute("data-chart");
       table.textContent = "";
       var type = R.chartType(report);
-      if (options.limit && type === "line") {
+      if (options.limit && BAR_LIST_CHARTS.indexOf(type) >= 0) {
+        // a ranking on the dashboard is one table whose rows are its bars (R.renderBarList):
+        // the chart and the table at once, in the chart's place
+        chart.textContent = "";
+        chart.hidden = false;
+        if (!(report.data || []).length) R.renderChart(report, chart, {});
+        chart.setAttribute("data-chart", "bar-list");
+        chart.appendChild(R.renderBarList(report, options.limit, action));
+        section.classList.remove("loading");
+        section.setAttribute("data-loaded", stateKey(resolved));
+        if (options.live) section.setAttribute("data-refreshed", String((+section.getAttribute("data-refreshed") || 0) + 1));
+        return;
+      }
+      chart.hidden = false;
+      if (options.limit && type === "map") {
+        // the map, or the same countries as a ranked list: one of the two at a time
+        table.appendChild(R.renderBarList(report, options.limit, action));
+        mapOrList(section);
+      } else if (options.limit && type === "line") {
         // a time series' table is long and the chart already shows it: folded away, whole
         var details = R.el("details");
         details.appendChild(R.el("summary", null, "Table (" + rowCount((report.data || []).length) + ")"));
@@ -439,6 +482,7 @@
       section.classList.remove("loading");
       var chart = section.querySelector(".chart");
       chart.textContent = "";
+      chart.hidden = false;
       var message = R.el("p", { class: "error-text" });
       var login = document.body.getAttribute("data-login");
       if (err.status === 401 && login) {
@@ -584,7 +628,16 @@
     select.addEventListener("change", function () { select.form.submit(); });
   }
 
+  /** The server said the URL's range is bad (once, at the top): the page shows the default range. */
+  function dropBadRange() {
+    if (!document.getElementById("range-error")) return;
+    var url = new URL(window.location.href);
+    ["days", "from", "to", "t0", "t1"].forEach(function (k) { url.searchParams.delete(k); });
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    dropBadRange();
     initSiteSwitcher();
     var dashboard = document.getElementById("dashboard");
     if (dashboard) initDashboard(dashboard);

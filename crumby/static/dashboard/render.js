@@ -102,9 +102,53 @@
     return formatNumber(v);
   }
 
+  /** Column names people read: a few spelled out, the rest with spaces and a capital. */
+  var COLUMN_NAMES = {
+    os: "OS", utm_source: "UTM source", utm_medium: "UTM medium", utm_campaign: "UTM campaign",
+    doc_path: "Page", cid: "Visitor", avg_time: "Avg. time", avg_duration: "Avg. duration",
+    users: "Visitors",
+  };
+
   function humanColumn(name) {
+    var key = String(name).toLowerCase();
+    if (COLUMN_NAMES[key]) return COLUMN_NAMES[key];
     var s = String(name).replace(/_/g, " ");
     return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  // ---- names people read: countries and languages, from the browser's own data -------
+
+  function displayNames(type) {
+    try {
+      return new Intl.DisplayNames([navigator.language || "en"], { type: type, fallback: "none" });
+    } catch (e) {
+      return null;
+    }
+  }
+  var REGIONS = displayNames("region"), LANGUAGES = displayNames("language");
+
+  /** "DE" -> "Germany"; a code the browser does not know stays as it is. (No flag emoji:
+   * without an emoji font, as on many Linux desktops and on Windows, they show as boxes.) */
+  function countryName(code) {
+    if (typeof code !== "string" || !/^[A-Za-z]{2}$/.test(code)) return null;
+    var upper = code.toUpperCase(), name = null;
+    try { name = REGIONS && REGIONS.of(upper); } catch (e) { name = null; }
+    return name || null;
+  }
+
+  /** "en-us" -> "English (United States)"; a tag the browser does not know stays as it is. */
+  function languageName(tag) {
+    if (typeof tag !== "string" || !/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(tag)) return null;
+    try { return (LANGUAGES && LANGUAGES.of(tag)) || null; } catch (e) { return null; }
+  }
+
+  var NAMERS = { country: countryName, language: languageName };
+
+  /** What a cell shows: a readable name for codes (the code in its tooltip), else the value formatted. */
+  function displayValue(column, v) {
+    var namer = NAMERS[String(column).toLowerCase()];
+    var name = namer ? namer(v) : null;
+    return name || formatValue(column, v);
   }
 
   // ---- the table ----------------------------------------------------------
@@ -116,7 +160,8 @@
       var a = el("a", { href: href, rel: "noopener noreferrer nofollow", target: "_blank" }, value);
       td.appendChild(a);
     } else {
-      td.textContent = formatValue(column, value);
+      td.textContent = displayValue(column, value);
+      if (NAMERS[String(column).toLowerCase()] && td.textContent !== String(value)) td.title = String(value);
     }
     return td;
   }
@@ -141,11 +186,12 @@
    * those filters when clicked (`action.apply(pairs)`): its first such cell becomes a
    * button (for the keyboard), and a page path keeps a small link to the page itself.
    */
-  function makeFilterable(tr, cols, row, action) {
+  function makeFilterable(tr, cols, row, action, cellOf) {
     var pairs = rowFilters(cols, row, action.filter);
     if (!pairs.length) return;
-    var first = cols.indexOf(action.filter[pairs[0][0]]);
-    var td = tr.children[first];
+    cellOf = cellOf || function (i) { return tr.children[i]; };
+    var td = cellOf(cols.indexOf(action.filter[pairs[0][0]]));
+    if (!td) return;
     var text = td.textContent;
     td.textContent = "";
     var label = pairs.map(function (p) { return p[1]; }).join(" · ");
@@ -159,7 +205,8 @@
           class: "external", href: href, target: "_blank", rel: "noopener noreferrer nofollow",
           title: "Open " + value, "aria-label": "Open " + value + " on " + action.site,
         }); // its arrow is drawn by CSS, so the cell's text stays the page alone
-        tr.children[cols.indexOf(action.filter[p[0]])].appendChild(link);
+        var target = cellOf(cols.indexOf(action.filter[p[0]]));
+        if (target) target.closest("td").appendChild(link);
       }
     });
     tr.classList.add("filterable");
@@ -192,6 +239,66 @@
     });
     if (!data.length) {
       var tr = el("tr"), td = el("td", { colspan: String(Math.max(cols.length, 1)) }, "No data in this range.");
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    var wrap = el("div", { class: "table-wrap" });
+    wrap.appendChild(table);
+    return wrap;
+  }
+
+  /**
+   * The dashboard's card for a ranking: one table whose rows are the bars. Each row's first
+   * cell holds an SVG bar as long as the row's first number against the top row's, under
+   * the row's name (names of several text columns are joined: "Windows · Chrome"); the
+   * numbers stay in their own columns. A chart and its table in one, so nothing is shown twice.
+   */
+  function renderBarList(report, limit, action) {
+    var cols = report.columns || [], data = report.data || [];
+    var nums = numericColumns(cols, data);
+    var labels = [], titles = [];
+    cols.forEach(function (c, i) {
+      if (nums.indexOf(i) >= 0) return;
+      // a page's title names it in the tooltip; the row shows its path
+      if (String(c).toLowerCase() === "title" && labels.length) titles.push(i); else labels.push(i);
+    });
+    var vi = nums[0];
+    var shown = data.map(function (r, i) { return { row: r, index: i }; });
+    if (vi !== undefined) shown.sort(function (a, b) { return (b.row[vi] || 0) - (a.row[vi] || 0) || a.index - b.index; });
+    if (limit) shown = shown.slice(0, limit);
+    var max = vi === undefined ? 0 : shown.reduce(function (m, r) { return Math.max(m, isNumber(r.row[vi]) ? r.row[vi] : 0); }, 0);
+    var table = el("table", { class: "data barlist" });
+    if (limit && data.length > limit) table.setAttribute("data-more", String(data.length - limit));
+    var head = el("tr");
+    head.appendChild(el("th", { scope: "col" }, labels.map(function (i) { return humanColumn(cols[i]); }).join(" · ") || "#"));
+    nums.forEach(function (i) { head.appendChild(el("th", { class: "num", scope: "col" }, humanColumn(cols[i]))); });
+    table.appendChild(el("thead")).appendChild(head);
+    var body = table.appendChild(el("tbody"));
+    shown.forEach(function (item) {
+      var r = item.row, tr = el("tr", { "data-row": String(item.index) });
+      var th = el("td", { class: "bar-cell" });
+      var value = vi === undefined || !isNumber(r[vi]) ? 0 : r[vi];
+      var bar = svgEl("svg", { class: "row-bar", viewBox: "0 0 100 10", preserveAspectRatio: "none", "aria-hidden": "true", focusable: "false" });
+      bar.appendChild(svgEl("rect", { x: 0, y: 0, height: 10, width: max ? Math.max(0.5, (value / max) * 100).toFixed(2) : 0 }));
+      th.appendChild(bar);
+      var text = labels.map(function (i) {
+        var v = r[i];
+        return v === null || v === undefined || v === "" ? "(none)" : displayValue(cols[i], v);
+      }).join(" · ") || "#" + (item.index + 1);
+      var name = el("span", { class: "bar-label" }, text);
+      var hints = labels.filter(function (i) { return NAMERS[String(cols[i]).toLowerCase()]; }).concat(titles);
+      hints = hints.map(function (i) { return r[i]; }).filter(function (v) { return v !== null && v !== undefined && v !== ""; });
+      if (hints.length) name.title = hints.join(" · ");
+      th.appendChild(name);
+      tr.appendChild(th);
+      nums.forEach(function (i) { tr.appendChild(el("td", { class: "num" }, formatValue(cols[i], r[i]))); });
+      if (action && action.filter) {
+        makeFilterable(tr, cols, r, action, function (i) { return labels.indexOf(i) >= 0 ? name : null; });
+      }
+      body.appendChild(tr);
+    });
+    if (!data.length) {
+      var tr = el("tr"), td = el("td", { colspan: String(Math.max(nums.length + 1, 1)), class: "empty" }, "No data in this range.");
       tr.appendChild(td);
       body.appendChild(tr);
     }
@@ -366,8 +473,20 @@
         path.appendChild(svgEl("title", null, c.name + ": " + (v ? formatValue(cols[vi], v) : "0")));
         svg.appendChild(path);
       });
+      if (max) container.appendChild(mapLegend(cols[vi], max));
       return svg;
     });
+  }
+
+  /** The map's key: its five shades from the fewest to the most (the square-root scale's bounds). */
+  function mapLegend(column, max) {
+    var legend = el("div", { class: "map-legend" });
+    legend.appendChild(el("span", null, humanColumn(column) + ": 1"));
+    var key = svgEl("svg", { viewBox: "0 0 100 10", class: "map map-key", role: "img", "aria-label": "Five shades from 1 to " + formatNumber(max) });
+    for (var i = 1; i <= 5; i++) key.appendChild(svgEl("rect", { class: "land shade-" + i, x: (i - 1) * 20, y: 0, width: 20, height: 10 }));
+    legend.appendChild(key);
+    legend.appendChild(el("span", null, formatNumber(max)));
+    return legend;
   }
 
   /** What a column measures, so that counts, shares and durations get separate axes. */
@@ -603,6 +722,8 @@
     preloadWorld: loadWorld,
     renderChart: renderChart,
     renderTable: renderTable,
+    renderBarList: renderBarList,
+    displayValue: displayValue,
     rowFilters: rowFilters,
     formatValue: formatValue,
     humanColumn: humanColumn,
