@@ -58,11 +58,11 @@ def test_the_main_chart_shows_the_previous_period_and_today_as_unfinished(server
     state = chart_state(page)
     assert state["buckets"] == "day" and state["pressed"] == "Days"
     assert state["previous"] == "Previous 30 days"
-    assert "Users · Previous 30 days" in state["legend"]
+    assert "Visitors · Previous 30 days" in state["legend"]
     assert "Views · Previous 30 days" in state["legend"]
     # today (pinned: NOW's date) is still running: drawn apart, named in the legend
     assert state["partial"] == TODAY.isoformat()
-    assert "Users, today so far" in state["legend"]
+    assert "Visitors, today so far" in state["legend"]
     # the dashed lines are the API's previous period, the 30 days before
     answer = api(page, server, "/api/public/visits?days=30&compare=previous")
     assert answer["previous"]["t1"] == (TODAY - dt.timedelta(days=30)).isoformat()
@@ -89,7 +89,7 @@ def test_today_is_charted_per_local_hour_with_the_running_hour_dotted(server, pa
     assert state["previous"] == "Previous day"
     # NOW is 21:30 UTC (the demo site's zone): the 21:00 hour runs, 22:00 and 23:00 are to come
     assert state["partial"] == f"{TODAY}T21:00:00Z"
-    assert "Users, this hour so far" in state["legend"]
+    assert "Visitors, this hour so far" in state["legend"]
     assert page.locator(f"{MAIN} summary").inner_text() == "Table (24 rows)"
     screenshot(page, "explore-main-chart-today-hourly")
     card_shot(page, MAIN, "explore-card-today-hourly")
@@ -113,7 +113,7 @@ def test_long_ranges_offer_weeks_and_months_kept_in_the_url(server, page):
     state = chart_state(page)
     assert state["pressed"] == "Months"
     assert state["partial"] == TODAY.replace(day=1).isoformat()
-    assert "Users, this month so far" in state["legend"]
+    assert "Visitors, this month so far" in state["legend"]
     assert page.locator(f"{MAIN} summary").inner_text() == "Table (13 rows)"
     screenshot(page, "explore-main-chart-months")
     card_shot(page, MAIN, "explore-card-months")
