@@ -233,3 +233,18 @@ def test_summary_changes_say_points_for_rates_and_percent_for_counts(sessions):
         query_string={"site": "s.example", "from": "2024-10-26", "to": "2024-10-26"},
     ).get_json()
     assert direct["data"] == body["previous"]["data"]
+
+
+def test_a_rate_after_an_empty_period_has_no_change(sessions):
+    body = sessions.get(
+        "/api/public/summary",
+        query_string={
+            "site": "s.example",
+            "from": "2024-10-26",
+            "to": "2024-10-26",
+            "compare": "previous",
+        },
+    ).get_json()
+    assert body["previous"]["data"] == [[0, 0, 0, 0, 0]]
+    assert body["changes"]["bounce_rate"] == {"change": None, "unit": "pp"}
+    assert body["changes"]["views"] == {"change": None, "unit": "%"}

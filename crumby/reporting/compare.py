@@ -68,7 +68,8 @@ def change(column: str, now: Any, before: Any) -> dict[str, Any] | None:
 
 def comparison(current: Result, prior: Result) -> dict[str, Any]:
     """The JSON a report answer gains: ``previous`` (its range and rows) and, for a
-    one-row report (the summary), ``changes`` per numeric column."""
+    one-row report (the summary), ``changes`` per numeric column (None where no change
+    can be told: from 0 by percent, or a rate of a period without any data)."""
     answer: dict[str, Any] = {
         "previous": {
             "t0": prior.t0.isoformat(),
@@ -79,8 +80,13 @@ def comparison(current: Result, prior: Result) -> dict[str, Any]:
     }
     if len(current.data) == 1 and len(prior.data) == 1 and current.columns == prior.columns:
         changes = {}
+        # a previous period without any data has no rate to compare with (its 0 bounce rate
+        # means "no sessions", and +100 pp would say otherwise)
+        empty = not any(v for v in prior.data[0] if isinstance(v, int | float))
         for n, column in enumerate(current.columns):
             found = change(column, current.data[0][n], prior.data[0][n])
+            if found is not None and empty and found["unit"] == "pp":
+                found = {"change": None, "unit": "pp"}
             if found is not None:
                 changes[column] = found
         answer["changes"] = changes
