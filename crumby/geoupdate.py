@@ -95,9 +95,14 @@ def dbip_months(today: dt.date) -> list[str]:
     return [f"{today:%Y-%m}", f"{previous:%Y-%m}"]
 
 
+def utc_today() -> dt.date:
+    """Today's UTC date, which names DB-IP's monthly file (tests pin it)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
 def dbip_source(template: str = DBIP_URL, today: dt.date | None = None) -> Source:
     """DB-IP City Lite (CC BY 4.0, no account needed): this month's file, else last month's."""
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or utc_today()
     months = dbip_months(today)
     return Source(f"DB-IP City Lite {months[0]}", [template.format(month=m) for m in months])
 

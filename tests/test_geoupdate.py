@@ -120,8 +120,17 @@ def one_line(text: str) -> str:
 # --- the default source: DB-IP City Lite ------------------------------------------------
 
 
+#: "today" for the downloads below: DB-IP names its file by month, so the tests pin the day
+TODAY = dt.date(2026, 11, 2)
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch):
+    monkeypatch.setattr(geoupdate, "utc_today", lambda: TODAY)
+
+
 def test_default_downloads_this_months_dbip_city_lite(site, server, new_db):
-    month = geoupdate.dbip_months(dt.datetime.now(dt.UTC).date())[0]
+    month = "2026-11"
     server.serve(f"/free/dbip-city-lite-{month}.mmdb.gz", fake.gzipped(new_db))
     template = server.url("/free/dbip-city-lite-{month}.mmdb.gz")
     assert city_of(site / "GeoLite2-City.mmdb", "90.0.1.1") is None
@@ -164,7 +173,7 @@ def test_the_real_download_urls():
 
 
 def test_early_in_the_month_it_falls_back_to_last_months_file(site, server, new_db):
-    this, previous = geoupdate.dbip_months(dt.datetime.now(dt.UTC).date())
+    this, previous = "2026-11", "2026-10"
     server.serve(f"/dbip-city-lite-{previous}.mmdb.gz", fake.gzipped(new_db))
 
     result = geoip(site, CRUMBY_GEOIP_DBIP_URL=server.url("/dbip-city-lite-{month}.mmdb.gz"))

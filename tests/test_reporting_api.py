@@ -552,8 +552,18 @@ def test_openapi_describes_every_query(client, token):
             "from",
             "to",
             "format",
+            "compare",
             *FILTER_NAMES,
+            # the time series' own, optional buckets
+            *(["interval"] if name == "visits" else []),
         }
+    interval = next(
+        p
+        for p in doc["paths"]["/api/public/visits"]["get"]["parameters"]
+        if p["name"] == "interval"
+    )
+    assert interval["required"] is False
+    assert interval["schema"]["enum"] == ["hour", "day", "week", "month"]
     assert "/api/private" in doc["paths"] and "/api/private/events" not in doc["paths"]
     full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
     for name in PRIVATE:

@@ -57,6 +57,8 @@ FILTER_LABELS = {
 }
 #: the public query whose one row is the headline strip rather than a card
 HEADLINE_QUERY = "summary"
+#: the dashboard's main chart: drawn with the previous period and a choice of buckets
+MAIN_CHART = ("public", "visits")
 
 
 def sees_private(site: SiteInfo | None = None) -> bool:
@@ -114,6 +116,22 @@ def page_range(args, today: dt.date) -> tuple[dt.date, dt.date] | None:
     if not days.isdigit() or not 0 < int(days) <= 36600:
         days = "30"
     return today - dt.timedelta(days=int(days) - 1), today
+
+
+def chart_interval(args, rng: tuple[dt.date, dt.date]) -> str:
+    """The main chart's buckets as dashboard.js chooses them (intervalsFor/chosenInterval):
+    the URL's ``interval`` when the range offers it, else hours up to two days, else days."""
+    days = (rng[1] - rng[0]).days + 1
+    if days <= 2:
+        offered = ["hour", "day"]
+    elif days <= 7:
+        offered = ["day", "hour"]
+    elif days < 60:
+        offered = ["day", "week"]
+    else:
+        offered = ["day", "week", "month"]
+    wanted = args.get("interval")
+    return wanted if wanted in offered else offered[0]
 
 
 #: what JavaScript's encodeURIComponent leaves as it is, besides letters, digits and -_.~
@@ -288,8 +306,15 @@ def index():
         chosen[q.key], offered[q.key] = parameter_values(q, site, request.args)
         if len(chosen[q.key]) < len(offered[q.key]):
             idle.add(q.key)
+    # the main chart and the headline ask with compare=previous: one request, both periods
+    compare = {"compare": "previous"}
     card_urls = {
-        q.key: with_site(f"{root}/{q.scope}/{q.name}", site, chosen[q.key]) for q, _c in reports
+        q.key: with_site(
+            f"{root}/{q.scope}/{q.name}",
+            site,
+            {**chosen[q.key], **(compare if (q.scope, q.name) == MAIN_CHART else {})},
+        )
+        for q, _c in reports
     }
     urls = [card_urls[q.key] for q, _chart in reports if q.key not in idle]
     today = reporting.today(site.timezone, clock.now())
@@ -300,12 +325,15 @@ def index():
     rng = page_range(args, today)
     filters = page_filters(args)
     preload = preload_urls(urls, rng, filters)
-    summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site)
+    main = next((q.key for q, _c in reports if (q.scope, q.name) == MAIN_CHART), None)
+    if preload and rng is not None and main and main not in idle:
+        interval = chart_interval(request.args, rng)
+        if interval != "day":  # dashboard.js adds it after the range and the filters
+            at = urls.index(card_urls[main])
+            preload[at] += f"&interval={interval}"
+    summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site, compare)
     if has_headline and rng is not None:
-        length = rng[1] - rng[0] + dt.timedelta(days=1)
         preload += preload_urls([summary], rng, filters)
-        previous = (rng[0] - length, rng[0] - dt.timedelta(days=1))
-        preload += preload_urls([summary], previous, filters)
     with db.engine.connect() as connection:
         sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
     if sharing.shares(site) and not current_user.is_authenticated:
@@ -319,6 +347,8 @@ def index():
         current_site=site,
         sites=sites,
         today=today,
+        now=clock.now(),
+        main_chart=MAIN_CHART,
         summary_url=summary,
         site_query=site_query(site),
         card_urls=card_urls,
@@ -370,6 +400,8 @@ def report(scope: str, name: str):
         t1=t1,
         current_site=site,
         today=today,
+        now=clock.now(),
+        main_chart=MAIN_CHART,
         site_query=site_query(site),
         chosen={query.key: chosen},
         offered={query.key: offered},
@@ -386,7 +418,7 @@ def _rendered_sql(
 
     t0, t1 = reporting.parse_range(args, now=today)
     try:
-        params = parameters.resolve(query, site, chosen or {})
+        params = parameters.resolve(query, site, chosen or {}, days=(t1 - t0).days + 1)
     except parameters.ParameterError:  # no funnel yet: the page says so, there is no SQL
         return None, t0, t1
     try:

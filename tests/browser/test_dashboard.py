@@ -190,8 +190,9 @@ FIRST_SERIES_X = """(() => {
 
 
 def test_a_single_day_is_drawn_inside_its_own_day(served, traffic, page):
-    """'Today' is one point per series: it stands mid-chart, not at the edge of a span of years."""
-    open_dashboard(page, served.url + "/?days=1")
+    """'Today' in days is one point per series: it stands mid-chart, not at the edge of a
+    span of years (by default today is charted per hour: tests/browser/test_explore.py)."""
+    open_dashboard(page, served.url + "/?days=1&interval=day")
     today = api(page, served, f"/api/public/visits?from={TODAY}&to={TODAY}")
     assert today["data"][0][today["columns"].index("views")] > 0  # a day with traffic
     assert page.locator("#report-public-visits summary").inner_text() == "Table (1 row)"
