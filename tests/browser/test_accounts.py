@@ -197,6 +197,9 @@ def test_the_owner_manages_the_account_and_shares_a_site(served, app, page, brow
     visitor.wait_for_selector("#dashboard[data-ready]")
     assert errors == []
     shots(visitor, "shared-dashboard", dashboard=True)
+    visitor.goto(visitor.url)
+    visitor.wait_for_selector("#dashboard[data-ready]", timeout=30_000)
+    wait_until(visitor, "document.getElementById('status').textContent === ''")
     visitor.screenshot(path=str(ARTIFACTS / "shared-dashboard-top.png"))  # the first screen
 
     # revoked: the same link is gone
