@@ -449,9 +449,13 @@
         // the chart and the table at once, in the chart's place
         chart.textContent = "";
         chart.hidden = false;
-        if (!(report.data || []).length) R.renderChart(report, chart, {});
+        var list = R.renderBarList(report, options.limit, action);
+        if (!(report.data || []).length) {
+          R.renderChart(report, chart, {}); // "No data in this range.", said once: the empty table waits hidden
+          list.hidden = true;
+        }
         chart.setAttribute("data-chart", "bar-list");
-        chart.appendChild(R.renderBarList(report, options.limit, action));
+        chart.appendChild(list);
         section.classList.remove("loading");
         section.setAttribute("data-loaded", stateKey(resolved));
         if (options.live) section.setAttribute("data-refreshed", String((+section.getAttribute("data-refreshed") || 0) + 1));
@@ -462,8 +466,8 @@
         // the map, or the same countries as a ranked list: one of the two at a time
         table.appendChild(R.renderBarList(report, options.limit, action));
         mapOrList(section);
-      } else if (options.limit && type === "line") {
-        // a time series' table is long and the chart already shows it: folded away, whole
+      } else if (options.limit && (type === "line" || type === "kpi")) {
+        // a time series' table is long, and a row of figures' table repeats them: folded away, whole
         var details = R.el("details");
         details.appendChild(R.el("summary", null, "Table (" + rowCount((report.data || []).length) + ")"));
         details.appendChild(R.renderTable(report, 0, action));

@@ -614,6 +614,8 @@
       duration: function (u, splits) { return splits.map(formatDuration); },
     };
     var axes = [{ stroke: axisColour, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } }];
+    // days, weeks and months are ticked on whole days at least, never on hours in between
+    if (!hourly) axes[0].incrs = [86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400, 182 * 86400, 365 * 86400];
     // Given a single day (or hour), uPlot spreads the axis over years from it:
     // centre it in its own day (or hour) instead.
     var scales = {
@@ -641,8 +643,12 @@
       series: series,
       scales: scales,
       axes: axes,
-      legend: { live: true },
+      // the legend names the series; the values at the cursor are in a tooltip by the cursor
+      legend: { live: false },
       cursor: { points: { size: 6 } },
+      plugins: [tooltip(function (idx) {
+        return String(data[idx] ? data[idx][0] : "").replace("T", " ").replace(/:00(Z|[+-]\d\d:?\d\d)?$/, "");
+      })],
     };
     if (!hourly) opts.series[0] = { value: bucket === "month" ? "{YYYY}-{MM}" : "{YYYY}-{MM}-{DD}" };
     else opts.series[0] = { value: "{YYYY}-{MM}-{DD} {HH}:00" };
@@ -666,6 +672,47 @@
       observer.observe(container);
     }
     return plot.root.querySelector("canvas");
+  }
+
+  /**
+   * A uPlot plugin: a box by the cursor with the bucket (``label(idx)``) and each series'
+   * value there, built as text (no HTML), placed with CSSOM (allowed by the strict CSP).
+   */
+  function tooltip(label) {
+    var box;
+    return {
+      hooks: {
+        init: function (u) {
+          box = el("div", { class: "chart-tooltip", role: "status" });
+          box.hidden = true;
+          u.over.appendChild(box);
+        },
+        setCursor: function (u) {
+          var idx = u.cursor.idx;
+          if (idx === null || idx === undefined || u.cursor.left < 0) { box.hidden = true; return; }
+          box.textContent = "";
+          box.appendChild(el("div", { class: "tooltip-title" }, label(idx)));
+          var shown = 0;
+          u.series.forEach(function (s, i) {
+            if (i === 0 || !s.show) return;
+            var v = u.data[i][idx];
+            if (v === null || v === undefined) return;
+            var line = el("div", { class: "tooltip-row" });
+            var swatch = el("span", { class: "tooltip-swatch", "aria-hidden": "true" });
+            swatch.style.background = typeof s.stroke === "function" ? s.stroke(u, i) : s.stroke;
+            line.appendChild(swatch);
+            line.appendChild(document.createTextNode(s.label + ": " + s.value(u, v, i, idx)));
+            box.appendChild(line);
+            shown++;
+          });
+          box.hidden = !shown;
+          var left = u.cursor.left + 12, top = Math.max(0, u.cursor.top - 12);
+          if (left + box.offsetWidth > u.over.clientWidth) left = Math.max(0, u.cursor.left - box.offsetWidth - 12);
+          box.style.left = left + "px";
+          box.style.top = top + "px";
+        },
+      },
+    };
   }
 
   /** The first row's numbers as tiles drawn in one SVG. */
