@@ -12,7 +12,8 @@
   var DAY = 86400000;
   var ISO = /^\d{4}-\d{2}-\d{2}$/;
   var LIVE_MS = 3000; // how often the live cards reload while the page is visible
-  var DASHBOARD_ROWS = 6; // the dashboard's cards show a top 6; a report's own page shows all
+  // the dashboard's cards show a top 6 (5 on a phone); a report's own page shows all
+  var DASHBOARD_ROWS = window.matchMedia && window.matchMedia("(max-width: 600px)").matches ? 5 : 6;
   var BAR_LIST_CHARTS = ["bar", "pie", "table"]; // rankings: drawn on the dashboard as bar lists
   var REPORT_PAGE_BARS = 20; // ...but draws at most 20 bars above its whole table
   var HEADLINE = [
@@ -265,14 +266,14 @@
   /** A headline change as the API worked it out: percentage points for rates, else percent. */
   function changeText(change, metric) {
     if (!change) return { text: "", cls: "" };
-    if (change.change === null) return { text: "new vs. previous period", cls: "" };
+    if (change.change === null) return { text: "new", cls: "" };
     var unit = change.unit === "pp" ? " pp" : "%";
     var value = change.change;
-    if (value === 0) return { text: "±0" + unit + " vs. previous period", cls: "" };
+    if (value === 0) return { text: "±0" + unit, cls: "" };
     var better = metric.lowerIsBetter ? value < 0 : value > 0;
     var shown = Math.abs(value).toLocaleString(undefined, { maximumFractionDigits: 1 });
     return {
-      text: (value > 0 ? "▲ +" : "▼ −") + shown + unit + " vs. previous period",
+      text: (value > 0 ? "▲ +" : "▼ −") + shown + unit,
       cls: better ? "up" : "down",
     };
   }
@@ -292,7 +293,9 @@
       item.appendChild(R.el("span", { class: "kpi-label" }, metric.label));
       item.appendChild(R.el("span", { class: "kpi-value" }, R.formatValue(metric.column, current[metric.column])));
       var change = changeText(changes[metric.column], metric);
-      item.appendChild(R.el("span", { class: "kpi-change " + change.cls }, change.text));
+      var changed = item.appendChild(R.el("span", { class: "kpi-change " + change.cls }, change.text));
+      // a phone keeps the change and leaves "vs. previous period" to screen readers
+      if (change.text) changed.appendChild(R.el("span", { class: "kpi-vs" }, " vs. previous period"));
       // the period against the one before, as two thin bars
       var a = +current[metric.column] || 0, b = +prior[metric.column] || 0, max = Math.max(a, b) || 1;
       var svg = R.svgEl("svg", { viewBox: "0 0 100 8", preserveAspectRatio: "none", "aria-hidden": "true" });

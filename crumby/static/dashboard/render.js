@@ -732,8 +732,9 @@
   }
 
   function renderNote(container, text) {
-    var svg = svgEl("svg", { class: "note-chart", viewBox: "0 0 600 40", role: "img", "aria-label": text });
-    svg.appendChild(svgEl("text", { x: 4, y: 26 }, text));
+    // drawn at its own size (no viewBox), so the text reads the same in a narrow card
+    var svg = svgEl("svg", { class: "note-chart", height: 28, role: "img", "aria-label": text });
+    svg.appendChild(svgEl("text", { x: 4, y: 19 }, text));
     container.appendChild(svg);
     return svg;
   }
