@@ -406,7 +406,12 @@
     var note = section.querySelector(".idle-note");
     R.renderChart({ columns: [], data: [], name: section.getAttribute("data-name") }, chart, {});
     table.appendChild(R.renderTable({ columns: [], data: [] }, 0));
-    if (note) chart.querySelector("text").textContent = note.textContent;
+    if (note) { // the note above says it once, with its link: the chart stays a blank picture of it
+      var svg = chart.querySelector("svg");
+      svg.setAttribute("aria-label", note.textContent.trim());
+      svg.querySelector("text").textContent = "";
+      svg.classList.add("idle");
+    }
     section.setAttribute("data-loaded", stateKey(resolved));
     return Promise.resolve();
   }
