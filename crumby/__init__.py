@@ -15,7 +15,7 @@ __all__ = ["create_app", "db", "login_manager", "__version__"]
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Crumby app: defaults, then CRUMBY_SETTINGS, then CRUMBY_* env, then ``config``."""
-    from crumby import auth, csrf, database, errors, security, settings
+    from crumby import auth, csrf, database, errors, security, settings, sharing
     from crumby.dashboard import bp as dashboard_bp
 
     app = Flask(__name__)
@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     csrf.init_app(app)
     security.init_app(app)
+    sharing.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard_bp)
     from crumby import reporting

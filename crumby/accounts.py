@@ -77,6 +77,23 @@ def delete_user(username: str) -> None:
     db.session.commit()
 
 
+def change_password(username: str, current: str, new: str) -> None:
+    """Set a new password after checking the current one (the account page's form).
+
+    AccountError for a wrong current password or an empty new one; nothing
+    changes then.
+    """
+    user = find_user(username)
+    if user is None:
+        raise AccountError(f"no such user: {username!r}")
+    if not check_password_hash(user.password, current or ""):
+        raise AccountError("the current password is not right")
+    if not new:
+        raise AccountError("password must not be empty")
+    user.password = generate_password_hash(new)
+    db.session.commit()
+
+
 def check_login(username: str, password: str) -> User | None:
     """The user if the password matches; about the same time whether or not they exist."""
     user = find_user(username) if username else None
@@ -178,3 +195,54 @@ def user_for_token(token: str) -> User | None:
     if grant is None or not grant.unrestricted:
         return None
     return db.session.get(User, grant.user_id)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One API token as its owner sees it listed: never the token itself (only its hash is kept)."""
+
+    id: int
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    #: the host it is limited to, or None for every site
+    site_host: str | None
+    ingest_only: bool
+
+    def describe(self) -> str:
+        """What it may do, in a few words."""
+        reach = f"site {self.site_host}" if self.site_host else "every site"
+        return f"{'sends data only' if self.ingest_only else 'reads and sends'}, {reach}"
+
+
+def list_tokens(username: str) -> list[TokenInfo]:
+    """A user's API tokens, oldest first; AccountError for an unknown user."""
+    user = find_user(username)
+    if user is None:
+        raise AccountError(f"no such user: {username!r}")
+    rows = db.session.execute(
+        select(
+            ApiToken.id,
+            ApiToken.created_at,
+            ApiToken.last_used_at,
+            Site.host,
+            ApiToken.ingest_only,
+        )
+        .outerjoin(Site, Site.id == ApiToken.site_id)
+        .where(ApiToken.user_id == user.id)
+        .order_by(ApiToken.id)
+    )
+    return [TokenInfo(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+
+def revoke_token(username: str, token_id: int) -> None:
+    """Delete one of a user's API tokens; AccountError if they hold no token with that id."""
+    user = find_user(username)
+    if user is None:
+        raise AccountError(f"no such user: {username!r}")
+    gone = db.session.execute(
+        delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    ).rowcount
+    if not gone:
+        db.session.rollback()
+        raise AccountError("no such API token (revoked already?)")
+    db.session.commit()

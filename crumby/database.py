@@ -284,6 +284,11 @@ def _session_attributes(connection: Connection) -> None:
     restitch(connection, everything=True)
 
 
+def _share_links(connection: Connection) -> None:
+    """``share_links``: secret links to a site's dashboard (``crumby.sharing``). A new table."""
+    db.metadata.tables["share_links"].create(connection, checkfirst=True)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
@@ -294,6 +299,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _goals_and_funnels,
     _v6_visitor_salts,
     _session_attributes,
+    _share_links,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

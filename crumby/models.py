@@ -1,5 +1,5 @@
 """The tables Crumby stores: sites, visits, events, goals, funnels, users, API tokens,
-the calendar, import keys.
+share links, the calendar, import keys.
 
 Text columns have explicit sizes so that the tracker can truncate over-long
 values to fit (see ``column_length``) instead of failing on strict databases.
@@ -45,6 +45,8 @@ def utcnow() -> dt.datetime:
 
 #: the longest host name DNS allows
 HOST_LENGTH = 253
+#: the longest name a share link may have
+SHARE_LABEL_LENGTH = 80
 
 
 def url_host(url: str | None) -> str | None:
@@ -383,6 +385,26 @@ class ApiToken(db.Model):
     )
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class ShareLink(db.Model):
+    """A secret link that shows one site's dashboard read-only, without a login.
+
+    The token is kept as it is (not hashed), unlike an API token: it opens one
+    site's reports read-only, and the owner must be able to copy the link
+    again from the site's settings page, as with Plausible's shared links.
+    Deleting the row revokes the link.
+    """
+
+    __tablename__ = "share_links"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    #: what the owner calls it ("for the board"), shown in the list only
+    label: Mapped[str] = mapped_column(String(SHARE_LABEL_LENGTH), default="", nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
 
 
 class Calendar(db.Model):

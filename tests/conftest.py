@@ -22,7 +22,17 @@ from flask.testing import FlaskClient
 
 from crumby import create_app
 from crumby.extensions import db
-from crumby.models import ApiToken, Event, Funnel, FunnelStep, Goal, Site, User, Visit
+from crumby.models import (
+    ApiToken,
+    Event,
+    Funnel,
+    FunnelStep,
+    Goal,
+    ShareLink,
+    Site,
+    User,
+    Visit,
+)
 
 SERVER_URLS = {
     "mysql": os.environ.get("CRUMBY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
@@ -119,7 +129,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def _empty_tables() -> None:
-    for model in (ApiToken, User, Event, Visit, FunnelStep, Funnel, Goal, Site):
+    for model in (ApiToken, User, Event, Visit, FunnelStep, Funnel, Goal, ShareLink, Site):
         db.session.execute(sa.delete(model))
     db.session.commit()
 

@@ -608,6 +608,19 @@ def expect(
             and matches(r, filters, entries)
         ]
         return [[len({r["cid"] for r in recent}), len(recent)]]
+    if name == "current_pages":  # the page each recent visitor's session is on now
+        latest = {id(s[-1]) for s in sessions(seed.visits)}
+        recent = [
+            r
+            for r in seed.visits
+            if not r["is_bot"]
+            and id(r) in latest
+            and path(r["doc_uri"])
+            and seed.now - dt.timedelta(minutes=30) <= r["datetime"] <= seed.now
+            and matches(r, filters, entries)
+        ]
+        pages = {path(r["doc_uri"]) for r in recent}
+        return [[p, len({r["cid"] for r in recent if path(r["doc_uri"]) == p})] for p in pages]
     if name == "private/events":
         events = in_range(seed.events, t0, t1, zone)
         if filters:  # the events of visitors with a matching view in the range

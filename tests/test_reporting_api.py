@@ -547,12 +547,27 @@ def test_openapi_describes_every_query(client, token):
     for name in PUBLIC:
         operation = doc["paths"][f"/api/public/{name}"]["get"]
         parameters = {p["name"]: p for p in operation["parameters"]}
-        assert set(parameters) == {"site", "range", "format", *FILTER_NAMES}
+        assert set(parameters) == {
+            "site",
+            "range",
+            "format",
+            "compare",
+            *FILTER_NAMES,
+            # the time series' own, optional buckets
+            *(["interval"] if name == "visits" else []),
+        }
         # the range is one exploded object (?from=...&to=...): OpenAPI can say how its
         # parts depend on each other only that way
         range_ = parameters["range"]
         assert (range_["in"], range_["style"], range_["explode"]) == ("query", "form", True)
         assert set(range_["schema"]["properties"]) == {"days", "from", "to", "t0", "t1"}
+    interval = next(
+        p
+        for p in doc["paths"]["/api/public/visits"]["get"]["parameters"]
+        if p["name"] == "interval"
+    )
+    assert interval["required"] is False
+    assert interval["schema"]["enum"] == ["hour", "day", "week", "month"]
     assert "/api/private" in doc["paths"] and "/api/private/events" not in doc["paths"]
     full = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).get_json()
     for name in PRIVATE:

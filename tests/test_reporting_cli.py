@@ -157,3 +157,20 @@ def test_check_runs_every_query_for_a_site_in_another_zone(app, runner):
     ok = runner.invoke(cli, ["check"])
     assert ok.exit_code == 0, ok.output
     assert "FAIL" not in ok.output and "ok   public/sessions" in ok.output
+
+
+def test_query_takes_the_series_interval_and_refuses_a_bad_one(app, runner):
+    seed = _seed(app)
+    weeks = runner.invoke(
+        cli, ["query", "visits", *RANGE, "--param", "interval=week", "--format", "json"]
+    )
+    assert weeks.exit_code == 0, weeks.output
+    answer = json.loads(weeks.output)
+    assert answer["columns"] == ["week", "users", "views"]
+    rows = rd.in_range(seed.visits)
+    assert sum(r[2] for r in answer["data"]) == sum(1 for r in rows if not r["is_bot"])
+    fortnight = ["--from", rd.T0.isoformat(), "--to", "2024-03-10"]
+    hours = runner.invoke(cli, ["query", "visits", *fortnight, "--param", "interval=hour"])
+    assert hours.exit_code != 0
+    assert "interval=hour" in hours.output and "Traceback" not in hours.output
+    assert len(hours.output.strip().splitlines()) == 1

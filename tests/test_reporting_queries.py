@@ -27,6 +27,7 @@ RANK_COLUMN = {
     "documents": "views",
     "entry_pages": "entries",
     "exit_pages": "exits",
+    "current_pages": "visitors",
     "time_on_page": "views",
     "locations": "visitors",
     "platforms": "visitors",

@@ -180,3 +180,10 @@ def test_a_bad_range_in_a_page_url_is_said_once_and_the_page_shows_the_last_30_d
             assert not any("2026-02-30" in u or "days=" in u for u in preloads)
         good = client.get(f"{path}?site=open.example&days=7").get_data(as_text=True)
         assert 'id="range-error"' not in good
+
+
+def test_the_welcome_page_offers_the_sites_page_to_a_logged_in_user(app, client):
+    assert 'href="/sites"' not in client.get("/").get_data(as_text=True)
+    _login(app, client)
+    html = client.get("/").get_data(as_text=True)
+    assert "Welcome to Crumby" in html and 'on the <a href="/sites">Sites page</a>' in html

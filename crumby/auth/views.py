@@ -1,14 +1,28 @@
-"""The login, logout and account pages: parse, call accounts/throttle, answer."""
+"""The login, logout and account pages: parse, call accounts/throttle, answer.
+
+The account page shares its logic with ``crumby adduser`` and ``crumby token``
+(``crumby.accounts``): the same rules, the same stored forms.
+"""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from crumby import accounts
 from crumby.auth import bp, logins_enabled
-from crumby.auth.forms import LoginForm
+from crumby.auth.forms import LoginForm, PasswordForm, RevokeTokenForm, TokenForm
 from crumby.auth.redirects import safe_next
 from crumby.auth.throttle import client_ip, throttle
 from crumby.csrf import exempt
@@ -119,8 +133,124 @@ def logout() -> Response:
     return redirect(url_for("auth.login"))
 
 
+def _sentence(message: str) -> str:
+    """An accounts error ("no such API token") as a sentence for the page."""
+    return message[:1].upper() + message[1:] + "."
+
+
+def _token_form(bound: bool = True) -> TokenForm:
+    """The new-token form with every registered site to choose from (``bound``: to the POST)."""
+    from crumby.extensions import db
+    from crumby.sites import all_sites
+
+    form = TokenForm() if bound else TokenForm(formdata=None)
+    with db.engine.connect() as connection:
+        hosts = [SelectChoice(s.host) for s in all_sites(connection)]
+    form.site.choices = [SelectChoice("", "every site"), *hosts]
+    return form
+
+
+def render_account(
+    *,
+    status: int = 200,
+    password_form: PasswordForm | None = None,
+    token_form: TokenForm | None = None,
+    new_token: str | None = None,
+    token_error: str | None = None,
+) -> Response:
+    """The account page: password change, API tokens (a new one shown once), logout.
+
+    Without SECRET_KEY (a bearer token can still open it) no form can carry a
+    CSRF token: the page lists the tokens and says how to enable the forms.
+    """
+    if not logins_enabled():
+        html = render_template(
+            "auth/account.html", tokens=accounts.list_tokens(current_user.username), forms=False
+        )
+        return Response(html, status=status, mimetype="text/html")
+    html = render_template(
+        "auth/account.html",
+        forms=True,
+        password_form=password_form or PasswordForm(formdata=None),
+        token_form=token_form or _token_form(bound=False),
+        revoke_form=RevokeTokenForm(formdata=None),
+        tokens=accounts.list_tokens(current_user.username),
+        new_token=new_token,
+        token_error=token_error,
+    )
+    response = Response(html, status=status, mimetype="text/html")
+    # a page that may hold a new token, or the forms' tokens, is kept by no cache
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/account")
 @login_required
-def account() -> str:
-    """A small page for the logged-in user: who they are and a logout button."""
-    return render_template("auth/account.html")
+def account() -> Response:
+    """The logged-in user's page: change the password, list, make and revoke API tokens."""
+    return render_account()
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Response:
+    """Change the password; the current one is required, and wrong guesses are throttled."""
+    form = PasswordForm()
+    if not form.validate():
+        return render_account(status=400, password_form=form)
+    name, ip = current_user.username, client_ip()
+    try:
+        wait = throttle().retry_after(ip, name)
+    except Exception:  # the counter store is down: fail closed, as the login does
+        current_app.logger.exception("login throttle storage failed; refusing password change")
+        form.current.errors = [THROTTLE_DOWN]
+        return render_account(status=503, password_form=form)
+    if wait:
+        form.current.errors = [f"Too many wrong passwords. Please wait {wait} seconds."]
+        response = render_account(status=429, password_form=form)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    try:
+        accounts.change_password(name, form.current.data, form.new.data)
+    except accounts.AccountError as exc:
+        try:
+            throttle().failed(ip, name)
+        except Exception:
+            current_app.logger.exception("login throttle storage failed to count a failure")
+        form.current.errors = [_sentence(str(exc))]
+        return render_account(status=400, password_form=form)
+    current_app.logger.info("user %r changed their password", name)
+    flash("Your password has been changed.", "info")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token() -> Response:
+    """Make an API token and show it on the page this once (it is stored only hashed)."""
+    form = _token_form()
+    if not form.validate():
+        error = " ".join(form.site.errors + form.ingest_only.errors) or "Please try again."
+        return render_account(status=400, token_form=form, token_error=error)
+    try:
+        token = accounts.create_token(
+            current_user.username, site=form.site.data or None, ingest_only=form.ingest_only.data
+        )
+    except accounts.AccountError as exc:  # the site was deleted since the page was shown
+        return render_account(status=400, token_form=form, token_error=str(exc))
+    current_app.logger.info("user %r made an API token", current_user.username)
+    return render_account(new_token=token)
+
+
+@bp.post("/account/tokens/<int(max=2147483647):token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> Response:
+    """Delete one of the user's API tokens: requests with it get 401 from now on."""
+    if not RevokeTokenForm().validate():
+        abort(400, description="The form was incomplete: please try again.")
+    try:
+        accounts.revoke_token(current_user.username, token_id)
+    except accounts.AccountError as exc:
+        abort(404, description=_sentence(str(exc)))
+    flash("Revoked the API token: requests that send it are refused from now on.", "info")
+    return redirect(url_for("auth.account") + "#tokens")

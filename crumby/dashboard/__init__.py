@@ -6,4 +6,10 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from crumby.dashboard import demo_site, goalpages, sitepages, views  # noqa: E402,F401  (register the routes)
+from crumby.dashboard import (  # noqa: E402,F401  (register the routes)
+    demo_site,
+    goalpages,
+    sharepages,
+    sitepages,
+    views,
+)

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length
 
 from crumby.dashboard import bp
 from crumby.extensions import db
-from crumby.sites import SiteError, add_site, all_sites, change_site, find_site
+from crumby.sites import SiteError, SiteInfo, add_site, all_sites, change_site, find_site
 
 
 class SiteForm(FlaskForm):
@@ -44,14 +44,26 @@ def timezones() -> list[str]:
     return sorted(zoneinfo.available_timezones())
 
 
-def _page(form: SiteForm, editing: str | None = None, status: int = 200):
+def _page(form: SiteForm, editing: str | None = None, status: int = 200, **extra):
     with db.engine.connect() as connection:
         sites = all_sites(connection)
     template = "dashboard/site_edit.html" if editing else "dashboard/site_admin.html"
     return (
-        render_template(template, form=form, sites=sites, editing=editing, zones=timezones()),
+        render_template(
+            template, form=form, sites=sites, editing=editing, zones=timezones(), **extra
+        ),
         status,
     )
+
+
+def settings_page(site: SiteInfo, form: SiteForm | None = None, status: int = 200, **extra):
+    """A site's settings page: its form, share links, embed code and installation check."""
+    from crumby.dashboard.sharepages import settings_extras
+
+    if form is None:
+        data = {"host": site.host, "timezone": site.timezone, "public": site.public}
+        form = SiteForm(formdata=None, data=data)
+    return _page(form, editing=site.host, status=status, **{**settings_extras(site), **extra})
 
 
 @bp.get("/sites")
@@ -88,15 +100,15 @@ def edit_site_page(host: str) -> Response | tuple[str, int]:
         abort(404, description=f"There is no site {host[:253]!r}.")
     form = SiteForm(data={"host": site.host, "timezone": site.timezone, "public": site.public})
     if not form.is_submitted():
-        return _page(form, editing=site.host)
+        return settings_page(site, form)
     form.host.data = site.host
     if not form.validate():
-        return _page(form, editing=site.host, status=400)
+        return settings_page(site, form, status=400)
     try:
         with db.engine.begin() as connection:
             change_site(connection, site.host, form.timezone.data, form.public.data)
     except SiteError as exc:
         form.timezone.errors = [*form.timezone.errors, str(exc)]
-        return _page(form, editing=site.host, status=400)
+        return settings_page(site, form, status=400)
     flash(f"Saved {site.host}.", "info")
     return redirect(url_for("dashboard.sites_admin"))

@@ -9,7 +9,7 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from crumby import __version__, clock, reporting
+from crumby import __version__, clock, reporting, sharing
 from crumby.dashboard import bp
 from crumby.extensions import db, login_manager
 from crumby.reporting.filters import FilterError, Filters, parse_filters
@@ -57,11 +57,20 @@ FILTER_LABELS = {
 }
 #: the public query whose one row is the headline strip rather than a card
 HEADLINE_QUERY = "summary"
+#: the dashboard's main chart: drawn with the previous period and a choice of buckets
+MAIN_CHART = ("public", "visits")
 
 
-def dashboard_reports() -> list[tuple[reporting.Query, str]]:
+def sees_private(site: SiteInfo | None = None) -> bool:
+    """May the visitor see private reports (of ``site``)? A login, or a share link for it."""
+    if current_user.is_authenticated:
+        return True
+    return site is not None and sharing.shares(site)
+
+
+def dashboard_reports(site: SiteInfo | None = None) -> list[tuple[reporting.Query, str]]:
     """(query, chart) for each report the current user may see, in (order, name) order."""
-    scopes = SCOPES if current_user.is_authenticated else ("public",)
+    scopes = SCOPES if sees_private(site) else ("public",)
     queries = [q for scope in scopes for q in reporting.list_queries(scope)]
     queries = [q for q in queries if (q.scope, q.name) != ("public", HEADLINE_QUERY)]
     queries.sort(key=lambda q: (q.order, q.name))  # stable: public before private on a tie
@@ -109,6 +118,22 @@ def page_range(args, today: dt.date) -> tuple[dt.date, dt.date] | None:
     return today - dt.timedelta(days=int(days) - 1), today
 
 
+def chart_interval(args, rng: tuple[dt.date, dt.date]) -> str:
+    """The main chart's buckets as dashboard.js chooses them (intervalsFor/chosenInterval):
+    the URL's ``interval`` when the range offers it, else hours up to two days, else days."""
+    days = (rng[1] - rng[0]).days + 1
+    if days <= 2:
+        offered = ["hour", "day"]
+    elif days <= 7:
+        offered = ["day", "hour"]
+    elif days < 60:
+        offered = ["day", "week"]
+    else:
+        offered = ["day", "week", "month"]
+    wanted = args.get("interval")
+    return wanted if wanted in offered else offered[0]
+
+
 #: what JavaScript's encodeURIComponent leaves as it is, besides letters, digits and -_.~
 URI_COMPONENT_SAFE = "!*'()"
 
@@ -140,8 +165,14 @@ def preload_urls(
 
 
 def with_site(url: str, site: SiteInfo, extra: dict[str, str] | None = None) -> str:
-    """An API URL for one site (and a query's own parameters)."""
-    return f"{url}?{urlencode({'site': site.host, **(extra or {})})}"
+    """An API URL for one site (and a query's own parameters), with the page's share link."""
+    return f"{url}?{site_query(site, extra)}"
+
+
+def site_query(site: SiteInfo, extra: dict[str, str] | None = None) -> str:
+    """``site=HOST`` (and ``extra``) for links and API calls, keeping a valid share token."""
+    shared = {sharing.PARAMETER: sharing.request_token()} if sharing.shares(site) else {}
+    return urlencode({"site": site.host, **(extra or {}), **shared})
 
 
 def parameter_values(
@@ -169,6 +200,9 @@ def parameter_values(
 def _site_or_page():
     """The site of ``?site=``, or the page to show instead (a list, onboarding, login, 404)."""
     host = request.args.get("site")
+    shared = sharing.shared_site()
+    if shared is not None and host in (None, shared.host):
+        return shared, None  # a share link opens its site, and only that one
     with db.engine.connect() as connection:
         if host is not None:
             site = find_site(connection, host)
@@ -263,7 +297,7 @@ def index():
     if site is None:
         return page
     has_headline = reporting.get_query("public", HEADLINE_QUERY) is not None
-    reports = dashboard_reports()
+    reports = dashboard_reports(site)
     root = api_root()
     # a query with its own parameters (the funnel) asks with the site's first choice; a card
     # whose parameter has no choice yet (no funnel) stays idle and says how to add one
@@ -272,8 +306,15 @@ def index():
         chosen[q.key], offered[q.key] = parameter_values(q, site, request.args)
         if len(chosen[q.key]) < len(offered[q.key]):
             idle.add(q.key)
+    # the main chart and the headline ask with compare=previous: one request, both periods
+    compare = {"compare": "previous"}
     card_urls = {
-        q.key: with_site(f"{root}/{q.scope}/{q.name}", site, chosen[q.key]) for q, _c in reports
+        q.key: with_site(
+            f"{root}/{q.scope}/{q.name}",
+            site,
+            {**chosen[q.key], **(compare if (q.scope, q.name) == MAIN_CHART else {})},
+        )
+        for q, _c in reports
     }
     urls = [card_urls[q.key] for q, _chart in reports if q.key not in idle]
     today = reporting.today(site.timezone, clock.now())
@@ -284,14 +325,19 @@ def index():
     rng = page_range(args, today)
     filters = page_filters(args)
     preload = preload_urls(urls, rng, filters)
-    summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site)
+    main = next((q.key for q, _c in reports if (q.scope, q.name) == MAIN_CHART), None)
+    if preload and rng is not None and main and main not in idle:
+        interval = chart_interval(request.args, rng)
+        if interval != "day":  # dashboard.js adds it after the range and the filters
+            at = urls.index(card_urls[main])
+            preload[at] += f"&interval={interval}"
+    summary = with_site(f"{root}/public/{HEADLINE_QUERY}", site, compare)
     if has_headline and rng is not None:
-        length = rng[1] - rng[0] + dt.timedelta(days=1)
         preload += preload_urls([summary], rng, filters)
-        previous = (rng[0] - length, rng[0] - dt.timedelta(days=1))
-        preload += preload_urls([summary], previous, filters)
     with db.engine.connect() as connection:
         sites = [s for s in all_sites(connection) if s.public or current_user.is_authenticated]
+    if sharing.shares(site) and not current_user.is_authenticated:
+        sites = [site]  # a shared dashboard offers no way to other sites
     return render_template(
         "dashboard/index.html",
         api_root=root,
@@ -301,8 +347,10 @@ def index():
         current_site=site,
         sites=sites,
         today=today,
+        now=clock.now(),
+        main_chart=MAIN_CHART,
         summary_url=summary,
-        site_query=urlencode({"site": site.host}),
+        site_query=site_query(site),
         card_urls=card_urls,
         chosen=chosen,
         offered=offered,
@@ -320,7 +368,7 @@ def report(scope: str, name: str):
 
     if scope not in SCOPES:
         abort(404)
-    if scope == "private" and not current_user.is_authenticated:
+    if scope == "private" and not current_user.is_authenticated and not sharing.shared_site():
         return login_manager.unauthorized()
     query = reporting.get_query(scope, name)
     if query is None:
@@ -328,6 +376,8 @@ def report(scope: str, name: str):
     site, page = _site_or_page()
     if site is None:
         return page
+    if scope == "private" and not sees_private(site):
+        return login_manager.unauthorized()
     today = reporting.today(site.timezone, clock.now())
     args = request.args
     bad_range = range_problem(args, today)
@@ -350,7 +400,9 @@ def report(scope: str, name: str):
         t1=t1,
         current_site=site,
         today=today,
-        site_query=urlencode({"site": site.host}),
+        now=clock.now(),
+        main_chart=MAIN_CHART,
+        site_query=site_query(site),
         chosen={query.key: chosen},
         offered={query.key: offered},
         idle=set() if len(chosen) == len(offered) else {query.key},
@@ -366,7 +418,7 @@ def _rendered_sql(
 
     t0, t1 = reporting.parse_range(args, now=today)
     try:
-        params = parameters.resolve(query, site, chosen or {})
+        params = parameters.resolve(query, site, chosen or {}, days=(t1 - t0).days + 1)
     except parameters.ParameterError:  # no funnel yet: the page says so, there is no SQL
         return None, t0, t1
     try:

@@ -7,10 +7,11 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
-from crumby import clock
+from crumby import clock, sharing
 from crumby.auth import bearer_grant
 from crumby.errors import json_error
 from crumby.reporting import bp, parameters
+from crumby.reporting.compare import CompareError, comparison, parse_compare, previous_range
 from crumby.reporting.csvout import to_csv
 from crumby.reporting.discovery import SCOPES, Query, get_query, list_queries
 from crumby.reporting.filters import FilterError, parse_filters
@@ -31,11 +32,13 @@ def _unauthorized() -> Response:
 
 def _denied(scope: str) -> Response | None:
     """403 JSON for a token that may not read reports; 401 JSON for a private request
-    without a session or a valid bearer token."""
+    without a session, a valid bearer token or a valid share link (checked per site later)."""
     refusal = token_refusal()
     if refusal:
         return json_error(403, refusal)
-    if scope == "private" and not (current_user.is_authenticated or bearer_grant()):
+    if scope == "private" and not (
+        current_user.is_authenticated or bearer_grant() or sharing.shared_site()
+    ):
         return _unauthorized()
     return None
 
@@ -113,11 +116,19 @@ def result(scope: str, name: str) -> Response:
     except FilterError as exc:
         return json_error(400, str(exc), parameter=exc.parameter)
     try:
-        params = parameters.resolve(query, site, request.args)
+        compare = parse_compare(request.args)
+    except CompareError as exc:
+        return json_error(400, str(exc), parameter="compare")
+    try:
+        params = parameters.resolve(query, site, request.args, days=(t1 - t0).days + 1)
     except parameters.ParameterError as exc:
-        return json_error(exc.status, str(exc))
+        extra = {"parameter": exc.parameter} if exc.parameter else {}
+        return json_error(exc.status, str(exc), **extra)
     try:
         answer = run_query(query, site, t0, t1, filters, params=params)
+        prior = None
+        if compare and fmt == "json":
+            prior = run_query(query, site, *previous_range(t0, t1), filters, params=params)
     except QueryError as exc:
         trusted = current_user.is_authenticated or grant is not None
         return json_error(exc.status, str(exc) if trusted else exc.public_message, query=query.key)
@@ -128,6 +139,8 @@ def result(scope: str, name: str) -> Response:
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return _cache_headers(response, scope_of_answer, answer.max_age)
     extra = {"parameters": {n: b.value for n, b in params.items()}} if params else {}
+    if prior is not None:
+        extra.update(comparison(answer, prior))
     response = jsonify(
         {
             **extra,

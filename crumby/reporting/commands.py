@@ -112,7 +112,7 @@ def query_command(
         if query is None:
             raise click.ClickException(f"no such {scope} query: {name}")
         try:
-            bound = parameters.resolve(query, site, given)
+            bound = parameters.resolve(query, site, given, days=(t1 - t0).days + 1)
             result = run_query(query, site, t0, t1, filters, use_cache=False, params=bound)
         except (QueryError, parameters.ParameterError) as exc:
             message = str(exc).replace("funnel=NAME", "--param funnel=NAME")

@@ -29,6 +29,12 @@ HELP = {
     "month": "month(expr): the first day of its local month, as a date",
     "local": "local(expr): its local wall-clock time, as text 2026-11-23T09:15:00+01:00",
     "date_part": "date_part(expr): the date of a datetime as it is, no conversion (calendar days)",
+    "week_part": "week_part(expr): the Monday of a datetime's week as it is, no conversion",
+    "month_part": "month_part(expr): the first of a datetime's month as it is, no conversion",
+    "hours": (
+        "hours(): a row per local hour of the range (columns n: 1, 2, ... in time order, and "
+        "hour: the text hour() gives), for joining hourly counts onto every hour"
+    ),
     "add_minutes": "add_minutes(expr, n): the datetime n minutes later (n may be negative)",
     "add_days": "add_days(expr, n): the datetime n days later",
     "seconds_between": "seconds_between(a, b): seconds from a to b, a number",
@@ -102,6 +108,36 @@ class LocalTime:
         )
 
 
+#: the most hours ``hours()`` lists (a range of a few days; interval=hour allows 7)
+MAX_HOURS = 24 * 32
+
+
+def hour_rows(zone_name: str, start: dt.datetime, end: dt.datetime, binds: dict[str, Any]) -> str:
+    """SQL rows ``(n, hour)`` for every local hour from the UTC instant ``start`` to ``end``.
+
+    Each label is written as ``hour()`` writes it (``2026-11-23T09:00:00+01:00``), so that
+    hourly counts join onto it; the labels travel as bound parameters ``:hour_1``, .... A
+    day that falls back lists its repeated hour twice, with two offsets.
+    """
+    rows = []
+    tz = localtime.zone(zone_name)
+    at = start
+    n = 0
+    while at < end:
+        n += 1
+        if n > MAX_HOURS:  # a series of thousands of joined rows is a mistake: say so
+            raise DialectError(f"hours() lists at most {MAX_HOURS} hours (32 days) of a range")
+        local = at.replace(tzinfo=dt.UTC).astimezone(tz)
+        offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
+        wall = local.replace(tzinfo=None, minute=0, second=0, microsecond=0)
+        binds[f"hour_{n}"] = wall.strftime("%Y-%m-%dT%H:00:00") + localtime.offset_text(offset)
+        rows.append(f"SELECT {n} AS n, :hour_{n} AS hour")
+        at += dt.timedelta(hours=1)
+    if not rows:
+        raise DialectError("hours(): the range holds no hour")
+    return " UNION ALL ".join(rows)
+
+
 def helpers(
     dialect: str,
     zone_name: str,
@@ -122,6 +158,8 @@ def helpers(
         "month": local.month,
         "local": local.local_text,
         "date_part": spec.date_of,
+        "week_part": spec.week_of,
+        "month_part": spec.month_of,
         "add_minutes": lambda e, n: spec.add_seconds(e, 60 * count(n)),
         "add_days": lambda e, n: spec.add_seconds(e, 86400 * count(n)),
         "seconds_between": spec.seconds_between,

@@ -14,11 +14,12 @@ from crumby import __version__
 from crumby.database import CALENDAR_END, CALENDAR_START
 from crumby.extensions import db
 from crumby.reporting import bp
+from crumby.reporting.compare import COMPARISONS
 from crumby.reporting.dialects import HELP
 from crumby.reporting.discovery import SCOPES, list_queries
 from crumby.reporting.filters import HELP as FILTER_HELP
 from crumby.reporting.filters import MAX_LENGTH, NONE, SESSION_FILTERS
-from crumby.reporting.parameters import PARAMETERS, declared
+from crumby.reporting.parameters import INTERVALS, MAX_HOUR_DAYS, PARAMETERS, declared
 from crumby.reporting.ranges import DEFAULT_DAYS
 from crumby.sites import all_sites
 
@@ -52,6 +53,17 @@ RANGE_PARAMETERS: list[dict[str, Any]] = [
         "in": "query",
         "description": "json (default) or csv",
         "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+    },
+    {
+        "name": "compare",
+        "in": "query",
+        "description": (
+            "previous: the JSON answer adds `previous` (t0, t1, columns, data of the same "
+            "number of days just before the range, same filters) and, for a one-row report, "
+            "`changes` per number: {change, unit}, unit `pp` (percentage points) for rates, "
+            "`%` for the rest (change null when the previous value is 0)"
+        ),
+        "schema": {"type": "string", "enum": list(COMPARISONS)},
     },
 ]
 
@@ -114,8 +126,24 @@ RANGE_OBJECT: dict[str, Any] = {
 }
 #: what a report takes besides the range and the filters
 REPORT_PARAMETERS: list[dict[str, Any]] = [
-    p for p in RANGE_PARAMETERS if p["name"] in ("site", "format")
+    p for p in RANGE_PARAMETERS if p["name"] not in ("days", "from", "to")
 ] + [RANGE_OBJECT]
+
+#: parameters a report may declare that the request may leave out
+_OPTIONAL: dict[str, dict[str, Any]] = {
+    "interval": {
+        "name": "interval",
+        "in": "query",
+        "required": False,
+        "description": (
+            "for a time series that declares it (visits): its buckets in the site's local "
+            "time: hour (ranges of at most "
+            f"{MAX_HOUR_DAYS} days), day (default), week (from Monday) or month; the first "
+            "column is named after it (date for day)"
+        ),
+        "schema": {"type": "string", "enum": list(INTERVALS), "default": "day"},
+    },
+}
 
 #: the filters (contract section 9), as query parameters
 FILTER_PARAMETERS: list[dict[str, Any]] = [
@@ -162,6 +190,26 @@ _RESULT_SCHEMA = {
         "t1": {"type": "string", "format": "date"},
         "filters": {"type": "object", "additionalProperties": {"type": "string"}},
         "ignores_filters": {"type": "boolean"},
+        "parameters": {"type": "object", "additionalProperties": {"type": "string"}},
+        "previous": {
+            "type": "object",
+            "properties": {
+                "t0": {"type": "string", "format": "date"},
+                "t1": {"type": "string", "format": "date"},
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "data": {"type": "array", "items": {"type": "array", "items": {}}},
+            },
+        },
+        "changes": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "change": {"type": "number", "nullable": True},
+                    "unit": {"type": "string", "enum": ["pp", "%"]},
+                },
+            },
+        },
     },
     "required": ["columns", "data"],
 }
@@ -330,7 +378,8 @@ def openapi_document() -> dict[str, Any]:
     for scope in visible_scopes():
         for query in list_queries(scope):
             params = REPORT_PARAMETERS + [
-                {
+                _OPTIONAL.get(name)
+                or {
                     "name": name,
                     "in": "query",
                     "required": True,
@@ -386,7 +435,7 @@ def api_page() -> str:
     return render_template(
         "reporting/api.html",
         scopes=scopes,
-        parameters=RANGE_PARAMETERS,
+        parameters=RANGE_PARAMETERS + list(_OPTIONAL.values()),
         filters=FILTER_PARAMETERS,
         none=NONE,
         max_length=MAX_LENGTH,

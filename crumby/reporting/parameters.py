@@ -13,6 +13,11 @@ step in order, each with ``step`` (1, 2, ...), ``kind`` ('event' or 'page'),
 and ``goal`` and ``target``: the names of the bound parameters
 (``:funnel_goal_1``, ``:funnel_target_1``) that hold the goal's name and its
 event name or page path. The bound ``:funnel`` holds the funnel's name.
+
+``interval`` (optional, default ``day``) is the time series' bucket: ``hour``,
+``day``, ``week`` or ``month`` of the site's local time; the template sees
+the word itself. ``hour`` is limited to ranges of MAX_HOUR_DAYS days, so that
+a series stays a few hundred points (the ``hours()`` helper lists them).
 """
 
 from __future__ import annotations
@@ -31,24 +36,34 @@ from crumby.sites import SiteInfo
 MAX_LENGTH = 1000
 
 
+#: the buckets a time series may ask for, and the longest range hourly buckets serve
+INTERVALS = ("hour", "day", "week", "month")
+MAX_HOUR_DAYS = 7
+
+
 class ParameterError(Exception):
     """A query's parameter is missing, malformed (400) or names nothing of the site (404)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        #: the request parameter at fault, for the JSON error's ``parameter``
+        self.parameter = parameter
 
 
 @dataclass(frozen=True)
 class Parameter:
     """How to resolve one kind of parameter: from a request value, and as a harmless example."""
 
-    resolve: Callable[[Connection, SiteInfo, str], Bound]
+    resolve: Callable[[Connection, SiteInfo, str, int], Bound]
     example: Callable[[], Bound]
-    #: the values a site offers, for the dashboard's choice (a funnel's names)
-    choices: Callable[[Connection, SiteInfo], list[str]]
+    #: the values a site offers, for the dashboard's choice (a funnel's names); None: the
+    #: dashboard draws its own control (the chart's interval)
+    choices: Callable[[Connection, SiteInfo], list[str]] | None
     #: what the 400 for a missing value tells the caller
     hint: str
+    #: the value when the request gives none (None: the parameter is required)
+    default: str | None = None
 
 
 def _funnel_bound(name: str, steps: list[tuple[str, str, str]]) -> Bound:
@@ -68,7 +83,7 @@ def _funnel_bound(name: str, steps: list[tuple[str, str, str]]) -> Bound:
     return Bound(value=name, context={"name": name, "steps": context_steps}, binds=binds)
 
 
-def _resolve_funnel(connection: Connection, site: SiteInfo, value: str) -> Bound:
+def _resolve_funnel(connection: Connection, site: SiteInfo, value: str, days: int) -> Bound:
     from crumby.goals import find_funnel
 
     funnel = find_funnel(connection, site, value)
@@ -90,9 +105,35 @@ def _funnel_names(connection: Connection, site: SiteInfo) -> list[str]:
     return [funnel.name for funnel in list_funnels(connection, site)]
 
 
+def _resolve_interval(connection: Connection, site: SiteInfo, value: str, days: int) -> Bound:
+    if value not in INTERVALS:
+        raise ParameterError(
+            400, f"interval must be one of {', '.join(INTERVALS)}", parameter="interval"
+        )
+    if value == "hour" and days > MAX_HOUR_DAYS:
+        raise ParameterError(
+            400,
+            f"interval=hour serves ranges of at most {MAX_HOUR_DAYS} days; "
+            f"this one has {days}: use day, week or month",
+            parameter="interval",
+        )
+    return Bound(value=value, context=value, binds={})
+
+
+def _example_interval() -> Bound:
+    return Bound(value="day", context="day", binds={})
+
+
 PARAMETERS: dict[str, Parameter] = {
     "funnel": Parameter(
         _resolve_funnel, _example_funnel, _funnel_names, "funnel=NAME (crumby funnel list HOST)"
+    ),
+    "interval": Parameter(
+        _resolve_interval,
+        _example_interval,
+        None,
+        f"interval={'|'.join(INTERVALS)} (default day; hour for at most {MAX_HOUR_DAYS} days)",
+        default="day",
     ),
 }
 
@@ -103,8 +144,11 @@ def declared(query: Query) -> tuple[str, ...]:
     return tuple(name for name in raw.replace(",", " ").split() if name)
 
 
-def resolve(query: Query, site: SiteInfo, args: Mapping[str, str]) -> dict[str, Bound]:
-    """The query's parameters from a request's values; ParameterError for a bad or missing one."""
+def resolve(
+    query: Query, site: SiteInfo, args: Mapping[str, str], days: int = 1
+) -> dict[str, Bound]:
+    """The query's parameters from a request's values for a range of ``days`` days;
+    ParameterError for a bad or missing one."""
     names = declared(query)
     if not names:
         return {}
@@ -113,12 +157,27 @@ def resolve(query: Query, site: SiteInfo, args: Mapping[str, str]) -> dict[str, 
         for name in names:
             parameter = _known(query, name)
             value = args.get(name)
+            if value is None and parameter.default is not None:
+                value = parameter.default
             if value is None or not value.strip():
-                raise ParameterError(400, f"the {query.name} report needs {parameter.hint}")
+                raise ParameterError(
+                    400, f"the {query.name} report needs {parameter.hint}", parameter=name
+                )
             if len(value) > MAX_LENGTH:
-                raise ParameterError(400, f"{name} is too long: at most {MAX_LENGTH} characters")
-            found[name] = parameter.resolve(connection, site, value)
+                raise ParameterError(
+                    400, f"{name} is too long: at most {MAX_LENGTH} characters", parameter=name
+                )
+            found[name] = parameter.resolve(connection, site, value, days)
     return found
+
+
+def defaults(query: Query) -> dict[str, Bound]:
+    """The query's optional parameters at their defaults (a caller that gives none of them)."""
+    return {
+        name: _known(query, name).example()
+        for name in declared(query)
+        if _known(query, name).default is not None
+    }
 
 
 def choices(query: Query, site: SiteInfo) -> dict[str, list[str]]:
@@ -126,8 +185,13 @@ def choices(query: Query, site: SiteInfo) -> dict[str, list[str]]:
     names = declared(query)
     if not names:
         return {}
+    offered = {}
     with db.engine.connect() as connection:
-        return {name: _known(query, name).choices(connection, site) for name in names}
+        for name in names:
+            choice = _known(query, name).choices
+            if choice is not None:
+                offered[name] = choice(connection, site)
+    return offered
 
 
 def examples(query: Query) -> dict[str, Bound]:

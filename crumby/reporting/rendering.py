@@ -120,6 +120,7 @@ def render(
         "filters": helper,
         "dialect": dialect,
         **dialects.helpers(dialect, zone, *window, values),
+        "hours": lambda: dialects.hour_rows(zone, start, end, values),
         **{name: bound.context for name, bound in (parameters or {}).items()},
     }
     text = environment().from_string(source).render(context)

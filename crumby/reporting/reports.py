@@ -158,7 +158,7 @@ def run_query(
     that declares some and gets none fails with a QueryError of status 400.
     """
     filters = filters or Filters()
-    params = dict(params or {})
+    params = {**parameters.defaults(query), **(params or {})}
     missing = [name for name in parameters.declared(query) if name not in params]
     if missing:
         raise QueryError(query, 400, f"the {query.name} report needs {', '.join(missing)}=...")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from flask_login import current_user
 
+from crumby import sharing
 from crumby.auth import bearer_grant
 from crumby.extensions import db
 from crumby.sites import SiteInfo, all_sites, find_site
@@ -50,9 +51,12 @@ def choose_site(args: Mapping[str, str], site_id: int | None = None) -> SiteInfo
 def may_see(site: SiteInfo, scope: str) -> bool:
     """Public queries of a public site are for anyone; everything else needs a login or token.
 
-    A token limited to a site reads only that site (``Grant.may_read``).
+    A token limited to a site reads only that site (``Grant.may_read``); a share
+    link (``?share=``) reads every report of its own site only.
     """
     if (scope == "public" and site.public) or current_user.is_authenticated:
+        return True
+    if sharing.shares(site):
         return True
     grant = bearer_grant()
     return grant is not None and grant.may_read(site.id)

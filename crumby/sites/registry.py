@@ -23,6 +23,7 @@ from crumby.models import (
     FunnelStep,
     Goal,
     ImportKey,
+    ShareLink,
     Site,
     Visit,
     utcnow,
@@ -171,7 +172,7 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
     """Remove a site with its visits, events, goals, funnels and import keys; returns it and the
     visits and events deleted.
 
-    API tokens limited to the site go too. Rows go in chunks of DELETE_CHUNK
+    API tokens limited to the site and its share links go too. Rows go in chunks of DELETE_CHUNK
     so that no single statement holds a huge transaction's locks; the caller
     commits once at the end.
     """
@@ -195,6 +196,8 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
     connection.execute(delete(ApiToken).where(ApiToken.site_id == site.id))
     # the keys of its imported log lines: importing them again after re-adding it stores them
     connection.execute(delete(ImportKey).where(ImportKey.site_id == site.id))
+    # its share links: a link must not open a later site that gets the same id
+    connection.execute(delete(ShareLink).where(ShareLink.site_id == site.id))
     # its funnels and goals, steps first (goals a funnel uses are otherwise kept)
     funnels = select(Funnel.id).where(Funnel.site_id == site.id)
     connection.execute(delete(FunnelStep).where(FunnelStep.funnel_id.in_(funnels)))

@@ -190,8 +190,9 @@ FIRST_SERIES_X = """(() => {
 
 
 def test_a_single_day_is_drawn_inside_its_own_day(served, traffic, page):
-    """'Today' is one point per series: it stands mid-chart, not at the edge of a span of years."""
-    open_dashboard(page, served.url + "/?days=1")
+    """'Today' in days is one point per series: it stands mid-chart, not at the edge of a
+    span of years (by default today is charted per hour: tests/browser/test_explore.py)."""
+    open_dashboard(page, served.url + "/?days=1&interval=day")
     today = api(page, served, f"/api/public/visits?from={TODAY}&to={TODAY}")
     assert today["data"][0][today["columns"].index("views")] > 0  # a day with traffic
     assert page.locator("#report-public-visits summary").inner_text() == "Table (1 row)"
@@ -496,3 +497,28 @@ def test_an_expired_session_says_so_on_the_private_reports(served, traffic, page
     assert link.get_attribute("href") == "/login?next=%2F%3Fdays%3D30"
     public = page.locator("#report-public-visits table.data tbody tr")
     assert public.count() == 30  # the public reports still follow the range
+
+
+def test_the_visits_chart_names_its_series_and_shows_values_by_the_cursor(served, traffic, page):
+    open_dashboard(page, served.url + "/?days=7&interval=day")
+    chart = page.locator("#report-public-visits .chart")
+    # the legend names the series, with no placeholder values ("Time: --", "Users: –")
+    legend = chart.locator(".u-legend").inner_text()
+    assert "Visitors" in legend and "Views" in legend
+    assert "--" not in legend and "–" not in legend and "Users" not in legend
+    assert chart.locator(".chart-tooltip").is_hidden()
+
+    week = api(page, served, f"/api/public/visits?from={TODAY - dt.timedelta(days=6)}&to={TODAY}")
+    box = chart.locator(".u-over").bounding_box()
+    # the third of seven days: a finished day, two sevenths into the plot
+    page.mouse.move(box["x"] + box["width"] * 2 / 6, box["y"] + box["height"] / 2)
+    tip = chart.locator(".chart-tooltip")
+    tip.wait_for(state="visible", timeout=5_000)
+    date, users, views = week["data"][2]
+    text = tip.inner_text()
+    assert text.splitlines()[0] == date
+    assert f"Visitors: {users:,}" in text and f"Views: {views:,}" in text
+    screenshot(page, "dashboard-tooltip")
+    page.mouse.move(box["x"] - 20, box["y"] - 20)
+    tip.wait_for(state="hidden", timeout=5_000)
+    assert page.js_errors == []

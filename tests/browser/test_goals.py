@@ -99,3 +99,20 @@ def test_a_goal_and_a_funnel_made_in_the_page_count_the_hits_cmb_js_sends(
     assert page.locator("#report-private-funnel select.param-choice").input_value() == "checkout"
     wait_until(page, "!!document.querySelector('#report-private-goals table.barlist')")
     assert page.js_errors == []
+
+
+def test_without_a_funnel_its_card_says_how_to_add_one_once(app, live_server, shop, page):
+    crumby = live_server.url
+    page.goto(crumby + "/login?next=/")
+    page.fill("#username", "owner")
+    page.fill("#password", "correct horse battery")
+    page.click("form button[type=submit]")
+    page.wait_for_url(crumby + "/")
+    page.goto(crumby + "/?site=127.0.0.1")
+    card = page.locator("#report-private-funnel")
+    wait_until(page, "!!document.querySelector('#report-private-funnel[data-loaded]')")
+    text = card.inner_text()
+    assert text.count("Nothing to show yet") == 1, text
+    assert card.locator(".idle-note a").get_attribute("href").endswith("/sites/127.0.0.1/goals")
+    assert card.locator(".chart svg").count() == 1  # a chart element all the same
+    assert page.js_errors == []

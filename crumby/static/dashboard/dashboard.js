@@ -11,7 +11,9 @@
   var R = window.CrumbyRender;
   var DAY = 86400000;
   var ISO = /^\d{4}-\d{2}-\d{2}$/;
-  var DASHBOARD_ROWS = 6; // the dashboard's cards show a top 6; a report's own page shows all
+  var LIVE_MS = 3000; // how often the live cards reload while the page is visible
+  // the dashboard's cards show a top 6 (5 on a phone); a report's own page shows all
+  var DASHBOARD_ROWS = window.matchMedia && window.matchMedia("(max-width: 600px)").matches ? 5 : 6;
   var BAR_LIST_CHARTS = ["bar", "pie", "table"]; // rankings: drawn on the dashboard as bar lists
   var REPORT_PAGE_BARS = 20; // ...but draws at most 20 bars above its whole table
   var HEADLINE = [
@@ -49,13 +51,6 @@
     if (range.from) return { from: range.from, to: range.to };
     var to = todayUtc();
     return { from: isoDay(new Date(parseDay(to).getTime() - (range.days - 1) * DAY)), to: to };
-  }
-
-  /** The period of the same length just before a resolved range. */
-  function previous(resolved) {
-    var t0 = parseDay(resolved.from).getTime(), t1 = parseDay(resolved.to).getTime();
-    var length = Math.round((t1 - t0) / DAY) + 1;
-    return { from: isoDay(new Date(t0 - length * DAY)), to: isoDay(new Date(t0 - DAY)) };
   }
 
   function rangeQuery(range) {
@@ -193,9 +188,12 @@
 
   // ---- fetching -----------------------------------------------------------
 
-  function getJson(url) {
+  /** GET JSON; `fresh` skips the browser's HTTP cache (a live card's poll). */
+  function getJson(url, fresh) {
     // no custom headers: the request must match the page's <link rel=preload> to reuse it
-    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+    var init = { credentials: "same-origin" };
+    if (fresh) init.cache = "no-store";
+    return fetch(url, init).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
         if (!r.ok) {
           var err = new Error(body && body.error ? body.error : "HTTP " + r.status);
@@ -265,15 +263,17 @@
 
   // ---- the headline strip ---------------------------------------------------
 
-  function changeText(now, before, metric) {
-    if (typeof now !== "number" || typeof before !== "number") return { text: "", cls: "" };
-    if (before === 0) return { text: now === 0 ? "no change" : "new vs. previous period", cls: "" };
-    var pct = ((now - before) / Math.abs(before)) * 100;
-    var rounded = Math.round(pct * 10) / 10;
-    if (rounded === 0) return { text: "±0% vs. previous period", cls: "" };
-    var better = metric.lowerIsBetter ? rounded < 0 : rounded > 0;
+  /** A headline change as the API worked it out: percentage points for rates, else percent. */
+  function changeText(change, metric) {
+    if (!change) return { text: "", cls: "" };
+    if (change.change === null) return { text: "new", cls: "" };
+    var unit = change.unit === "pp" ? " pp" : "%";
+    var value = change.change;
+    if (value === 0) return { text: "±0" + unit, cls: "" };
+    var better = metric.lowerIsBetter ? value < 0 : value > 0;
+    var shown = Math.abs(value).toLocaleString(undefined, { maximumFractionDigits: 1 });
     return {
-      text: (rounded > 0 ? "▲ +" : "▼ ") + rounded.toLocaleString() + "% vs. previous period",
+      text: (value > 0 ? "▲ +" : "▼ −") + shown + unit,
       cls: better ? "up" : "down",
     };
   }
@@ -284,15 +284,18 @@
     return obj;
   }
 
-  function renderHeadline(list, now, before) {
-    var current = rowObject(now), prior = rowObject(before);
+  function renderHeadline(list, report) {
+    var current = rowObject(report), prior = rowObject(report.previous || {});
+    var changes = report.changes || {};
     list.textContent = "";
     HEADLINE.forEach(function (metric) {
       var item = R.el("li", { class: "kpi", "data-metric": metric.column });
       item.appendChild(R.el("span", { class: "kpi-label" }, metric.label));
       item.appendChild(R.el("span", { class: "kpi-value" }, R.formatValue(metric.column, current[metric.column])));
-      var change = changeText(current[metric.column], prior[metric.column], metric);
-      item.appendChild(R.el("span", { class: "kpi-change " + change.cls }, change.text));
+      var change = changeText(changes[metric.column], metric);
+      var changed = item.appendChild(R.el("span", { class: "kpi-change " + change.cls }, change.text));
+      // a phone keeps the change and leaves "vs. previous period" to screen readers
+      if (change.text) changed.appendChild(R.el("span", { class: "kpi-vs" }, " vs. previous period"));
       // the period against the one before, as two thin bars
       var a = +current[metric.column] || 0, b = +prior[metric.column] || 0, max = Math.max(a, b) || 1;
       var svg = R.svgEl("svg", { viewBox: "0 0 100 8", preserveAspectRatio: "none", "aria-hidden": "true" });
@@ -306,17 +309,75 @@
   function loadHeadline(root, resolved) {
     var list = document.getElementById("headline");
     if (!list) return Promise.resolve();
-    var url = root.getAttribute("data-summary");
-    var prior = previous(resolved);
-    return Promise.all([
-      getJson(withQuery(url, apiQuery(resolved))),
-      getJson(withQuery(url, apiQuery(prior))),
-    ]).then(function (both) {
+    // data-summary asks with compare=previous: both periods and their changes in one answer
+    return getJson(withQuery(root.getAttribute("data-summary"), apiQuery(resolved))).then(function (report) {
       list.hidden = false;
-      renderHeadline(list, both[0], both[1]);
+      renderHeadline(list, report);
     }, function (err) {
       if (err.status === 404) { list.hidden = true; return; }
       throw err;
+    });
+  }
+
+  // ---- the main chart: its buckets, the previous period, the running bucket ---------
+
+  var INTERVALS = ["hour", "day", "week", "month"];
+  var INTERVAL_LABELS = { hour: "Hours", day: "Days", week: "Weeks", month: "Months" };
+
+  function rangeDays(resolved) {
+    return Math.round((parseDay(resolved.to).getTime() - parseDay(resolved.from).getTime()) / DAY) + 1;
+  }
+
+  /** The buckets a range may be charted in, its default first: hours for up to two days,
+   *  days for longer ranges, weeks and months offered for long ones. */
+  function intervalsFor(resolved) {
+    var n = rangeDays(resolved);
+    if (n <= 2) return ["hour", "day"];
+    if (n <= 7) return ["day", "hour"];
+    if (n < 60) return ["day", "week"];
+    return ["day", "week", "month"];
+  }
+
+  /** The URL's ?interval= when the range offers it, else the range's default. */
+  function chosenInterval(resolved) {
+    var offered = intervalsFor(resolved);
+    var wanted = new URLSearchParams(window.location.search).get("interval");
+    return offered.indexOf(wanted) >= 0 ? wanted : offered[0];
+  }
+
+  function previousLabel(resolved) {
+    var n = rangeDays(resolved);
+    return n === 1 ? "Previous day" : "Previous " + n + " days";
+  }
+
+  /** "Now" on the server's clock: the page's data-now moved on by the time since it loaded. */
+  function serverNow() {
+    var at = Date.parse(siteInfo().getAttribute("data-now") || "");
+    return isNaN(at) ? Date.now() : at + Math.round(window.performance.now());
+  }
+
+  /** The bucket buttons above the main chart (a group of toggle buttons, for the keyboard). */
+  function renderIntervalChoice(section, resolved) {
+    var chart = section.querySelector(".chart");
+    var box = section.querySelector(".chart-controls");
+    if (!box) {
+      box = R.el("div", { class: "chart-controls", role: "group", "aria-label": "Chart buckets" });
+      chart.parentNode.insertBefore(box, chart);
+    }
+    box.textContent = "";
+    var current = chosenInterval(resolved), offered = intervalsFor(resolved);
+    INTERVALS.filter(function (name) { return offered.indexOf(name) >= 0; }).forEach(function (name) {
+      var button = R.el("button", {
+        type: "button", class: "interval", "data-interval": name, "aria-pressed": String(name === current),
+      }, INTERVAL_LABELS[name]);
+      button.addEventListener("click", function () {
+        if (name === chosenInterval(resolve(rangeFromUrl()))) return;
+        var url = new URL(window.location.href);
+        url.searchParams.set("interval", name);
+        window.history.pushState(null, "", url.pathname + url.search);
+        if (reload) reload();
+      });
+      box.appendChild(button);
     });
   }
 
@@ -345,7 +406,12 @@
     var note = section.querySelector(".idle-note");
     R.renderChart({ columns: [], data: [], name: section.getAttribute("data-name") }, chart, {});
     table.appendChild(R.renderTable({ columns: [], data: [] }, 0));
-    if (note) chart.querySelector("text").textContent = note.textContent;
+    if (note) { // the note above says it once, with its link: the chart stays a blank picture of it
+      var svg = chart.querySelector("svg");
+      svg.setAttribute("aria-label", note.textContent.trim());
+      svg.querySelector("text").textContent = "";
+      svg.classList.add("idle");
+    }
     section.setAttribute("data-loaded", stateKey(resolved));
     return Promise.resolve();
   }
@@ -365,12 +431,22 @@
       link.setAttribute("href", href.pathname + href.search);
     }
     if (section.getAttribute("data-idle") === "true") return showIdle(section, resolved);
-    section.classList.add("loading");
+    if (!options.live) section.classList.add("loading");
     var filter = rowFilterOf(section);
+    var main = section.getAttribute("data-main") === "true";
+    var url = withQuery(section.getAttribute("data-url"), query);
+    var chartOptions = { limit: options.limit || REPORT_PAGE_BARS, worldUrl: options.worldUrl, today: todayUtc(), now: serverNow() };
+    if (main) {
+      var interval = chosenInterval(resolved);
+      renderIntervalChoice(section, resolved);
+      if (interval !== "day") url += "&interval=" + interval;
+      chartOptions.zone = zoneLabel();
+      section.setAttribute("data-interval", interval);
+    }
     var action = filter ? {
       filter: filter, site: siteInfo().getAttribute("data-site"), apply: setFilters,
     } : null;
-    return getJson(withQuery(section.getAttribute("data-url"), query)).then(function (report) {
+    return getJson(url, options.live).then(function (report) {
       if (section.getAttribute("data-generation") !== String(options.generation)) return;
       var chart = section.querySelector(".chart"), table = section.querySelector(".table");
       if (!report.chart && section.getAttribute("data-chart")) report.chart = section.getAttribute("data-chart");
@@ -381,11 +457,16 @@
         // the chart and the table at once, in the chart's place
         chart.textContent = "";
         chart.hidden = false;
-        if (!(report.data || []).length) R.renderChart(report, chart, {});
+        var list = R.renderBarList(report, options.limit, action);
+        if (!(report.data || []).length) {
+          R.renderChart(report, chart, {}); // "No data in this range.", said once: the empty table waits hidden
+          list.hidden = true;
+        }
         chart.setAttribute("data-chart", "bar-list");
-        chart.appendChild(R.renderBarList(report, options.limit, action));
+        chart.appendChild(list);
         section.classList.remove("loading");
         section.setAttribute("data-loaded", stateKey(resolved));
+        if (options.live) section.setAttribute("data-refreshed", String((+section.getAttribute("data-refreshed") || 0) + 1));
         return;
       }
       chart.hidden = false;
@@ -393,8 +474,8 @@
         // the map, or the same countries as a ranked list: one of the two at a time
         table.appendChild(R.renderBarList(report, options.limit, action));
         mapOrList(section);
-      } else if (options.limit && type === "line") {
-        // a time series' table is long and the chart already shows it: folded away, whole
+      } else if (options.limit && (type === "line" || type === "kpi")) {
+        // a time series' table is long, and a row of figures' table repeats them: folded away, whole
         var details = R.el("details");
         details.appendChild(R.el("summary", null, "Table (" + rowCount((report.data || []).length) + ")"));
         details.appendChild(R.renderTable(report, 0, action));
@@ -402,11 +483,12 @@
       } else {
         table.appendChild(R.renderTable(report, options.limit, action));
       }
-      var chartLimit = options.limit || REPORT_PAGE_BARS;
-      return R.renderChart(report, chart, { limit: chartLimit, worldUrl: options.worldUrl }).then(function () {
+      if (main && report.previous) chartOptions.previous = { label: previousLabel(resolved), data: report.previous.data };
+      return R.renderChart(report, chart, chartOptions).then(function () {
         if (filter) filterFromChart(section, report, filter);
         section.classList.remove("loading");
         section.setAttribute("data-loaded", stateKey(resolved));
+        if (options.live) section.setAttribute("data-refreshed", String((+section.getAttribute("data-refreshed") || 0) + 1));
       });
     }, function (err) {
       section.classList.remove("loading");
@@ -443,7 +525,12 @@
     });
     if (root.getAttribute("data-summary")) jobs.push(loadHeadline(root, resolved));
     var csv = document.getElementById("csv-link");
-    if (csv) csv.setAttribute("href", withQuery(csv.getAttribute("data-base"), "format=csv&" + apiQuery(resolved)));
+    if (csv) {
+      // the main chart's own page downloads the buckets it shows
+      var main = document.querySelector('#report[data-main="true"]');
+      var interval = main ? chosenInterval(resolved) : "day";
+      csv.setAttribute("href", withQuery(csv.getAttribute("data-base"), "format=csv&" + apiQuery(resolved) + (interval !== "day" ? "&interval=" + interval : "")));
+    }
     return Promise.allSettled(jobs).then(function (results) {
       if (current !== generation) return;
       var failed = results.filter(function (r) { return r.status === "rejected"; });
@@ -486,6 +573,32 @@
     onSchemeChange(function () { refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS); });
     refresh(root, sections, rangeFromUrl(), DASHBOARD_ROWS);
     watchForFirstVisit(root, sections);
+    keepLive(root, sections.filter(function (s) { return s.getAttribute("data-live") === "true"; }));
+  }
+
+  /**
+   * Cards of the last minutes ("Right now", the pages viewed now) reload by themselves every
+   * LIVE_MS while the page is visible, and at once when it becomes visible again. The API
+   * keeps such answers at most 5 seconds (contract: a hit shows within 10), and the polls
+   * skip the browser's cache, so a visit shows within LIVE_MS + 5 seconds.
+   */
+  function keepLive(root, live) {
+    if (!live.length) return;
+    var busy = false;
+    function poll() {
+      if (busy || document.visibilityState !== "visible") return;
+      busy = true;
+      var resolved = resolve(rangeFromUrl());
+      Promise.allSettled(live.map(function (section) {
+        // the current generation: a range or filter change meanwhile wins over this answer
+        return loadReport(section, resolved, {
+          generation: +section.getAttribute("data-generation") || 0, limit: DASHBOARD_ROWS,
+          worldUrl: root.getAttribute("data-world"), live: true,
+        });
+      })).then(function () { busy = false; });
+    }
+    window.setInterval(poll, LIVE_MS);
+    document.addEventListener("visibilitychange", poll);
   }
 
   /** A site without data shows how to start; the first page view turns it into the dashboard. */

@@ -497,24 +497,70 @@
     return "count";
   }
 
+  /** The bucket a series' first column holds: hour, day, week or month. */
+  function bucketOf(column, value) {
+    var name = String(column).toLowerCase();
+    if (name === "week" || name === "month" || name === "hour") return name;
+    return String(value).length > 10 ? "hour" : "day";
+  }
+
+  function addDays(iso, n) {
+    return new Date(Date.parse(iso + "T00:00:00Z") + n * 86400000).toISOString().slice(0, 10);
+  }
+
+  /**
+   * Whether a bucket is over ("past"), still running ("partial": today, this hour, this
+   * week or month) or still to come ("future"), by the site's local today and the
+   * server's now (options.today, options.now in ms). Without them every bucket is past.
+   */
+  function bucketState(bucket, label, options) {
+    if (bucket === "hour") {
+      if (!options.now) return "past";
+      var start = Date.parse(label);
+      if (start > options.now) return "future";
+      return options.now < start + 3600000 ? "partial" : "past";
+    }
+    var today = options.today, day = String(label).slice(0, 10);
+    if (!today) return "past";
+    if (day > today) return "future";
+    if (bucket === "week") return addDays(day, 6) >= today ? "partial" : "past";
+    if (bucket === "month") return day.slice(0, 7) === today.slice(0, 7) ? "partial" : "past";
+    return day === today ? "partial" : "past";
+  }
+
+  var SO_FAR = { hour: "this hour so far", day: "today so far", week: "this week so far", month: "this month so far" };
+
   /**
    * A time series with uPlot: the date column on x, numeric columns as lines.
    * The first column's kind (count, rate, duration) gets the left axis, a second
    * kind the right one; a third kind stays in the table only.
+   *
+   * The bucket still running (today, this hour) is drawn apart, dotted with a hollow
+   * point, and buckets still to come are left out, so that an unfinished day never
+   * reads as a fall. ``options.previous`` ({label, data} with the same columns) adds
+   * the previous period as dashed lines over the same buckets, named in the legend.
+   * Hours are placed at their real instant and labelled in ``options.zone``.
    */
-  function renderLine(report, container) {
+  function renderLine(report, container, options) {
+    options = options || {};
     var cols = report.columns, data = report.data;
     var nums = numericColumns(cols, data).filter(function (i) { return i !== 0; });
     var kinds = [];
     nums.forEach(function (i) { if (kinds.indexOf(kind(cols[i])) < 0) kinds.push(kind(cols[i])); });
     kinds = kinds.slice(0, 2);
     nums = nums.filter(function (i) { return kinds.indexOf(kind(cols[i])) >= 0; });
+    var bucket = bucketOf(cols[0], data.length ? data[0][0] : "");
+    var hourly = bucket === "hour";
     var xs = data.map(function (r) {
       var s = String(r[0]);
       return Date.parse(s.length === 10 ? s + "T00:00:00Z" : s) / 1000;
     });
+    var states = data.map(function (r) { return bucketState(bucket, r[0], options); });
+    var partial = states.indexOf("partial");
     var series = [{}], aligned = [xs];
     var colours = ["--series-1", "--series-2", "--series-3", "--series-4"];
+    var background = cssVar("--panel");
+    function valueOf(i) { return function (u, v) { return v === null || v === undefined ? "–" : formatValue(cols[i], v); }; }
     nums.forEach(function (i, k) {
       series.push({
         label: humanColumn(cols[i]),
@@ -523,10 +569,44 @@
         width: 2,
         fill: k === 0 ? cssVar("--accent-soft") : undefined,
         points: { show: data.length < 60 },
-        value: function (u, v) { return v === null ? "–" : formatValue(cols[i], v); },
+        value: valueOf(i),
       });
-      aligned.push(data.map(function (r) { return isNumber(r[i]) ? r[i] : null; }));
+      aligned.push(data.map(function (r, j) { return states[j] === "past" && isNumber(r[i]) ? r[i] : null; }));
     });
+    if (options.previous && options.previous.data) {
+      var before = options.previous.data;
+      nums.forEach(function (i, k) {
+        series.push({
+          label: humanColumn(cols[i]) + " · " + options.previous.label,
+          scale: kind(cols[i]),
+          stroke: cssVar(colours[k % colours.length]),
+          width: 1.5,
+          dash: [6, 5],
+          points: { show: false },
+          value: valueOf(i),
+        });
+        aligned.push(data.map(function (r, j) { return before[j] && isNumber(before[j][i]) ? before[j][i] : null; }));
+      });
+    }
+    if (partial >= 0) {
+      nums.forEach(function (i, k) {
+        var colour = cssVar(colours[k % colours.length]);
+        series.push({
+          label: humanColumn(cols[i]) + ", " + SO_FAR[bucket],
+          scale: kind(cols[i]),
+          stroke: colour,
+          width: 2,
+          dash: [2, 4],
+          points: { show: true, size: 8, width: 2, stroke: colour, fill: background },
+          value: valueOf(i),
+        });
+        // from the last finished bucket to the running one
+        aligned.push(data.map(function (r, j) {
+          var shown = j === partial || (j === partial - 1 && states[j] === "past");
+          return shown && isNumber(r[i]) ? r[i] : null;
+        }));
+      });
+    }
     var axisColour = cssVar("--muted"), grid = cssVar("--border");
     var tickFormat = {
       count: function (u, splits) { return splits.map(formatNumber); },
@@ -534,7 +614,8 @@
       duration: function (u, splits) { return splits.map(formatDuration); },
     };
     var axes = [{ stroke: axisColour, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } }];
-    var hourly = data.length && String(data[0][0]).length > 10;
+    // days, weeks and months are ticked on whole days at least, never on hours in between
+    if (!hourly) axes[0].incrs = [86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400, 182 * 86400, 365 * 86400];
     // Given a single day (or hour), uPlot spreads the axis over years from it:
     // centre it in its own day (or hour) instead.
     var scales = {
@@ -553,19 +634,36 @@
         grid: { show: n === 0, stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
       });
     });
+    var zone = hourly && options.zone ? options.zone : "Etc/UTC";
     var width = Math.max(container.clientWidth || 0, 280);
     var opts = {
       width: width,
       height: Math.round(Math.min(300, Math.max(180, width * 0.4))),
-      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), zone); },
       series: series,
       scales: scales,
       axes: axes,
-      legend: { live: true },
+      // the legend names the series; the values at the cursor are in a tooltip by the cursor
+      legend: { live: false },
       cursor: { points: { size: 6 } },
+      plugins: [tooltip(function (idx) {
+        return String(data[idx] ? data[idx][0] : "").replace("T", " ").replace(/:00(Z|[+-]\d\d:?\d\d)?$/, "");
+      })],
     };
-    if (!hourly) opts.series[0] = { value: "{YYYY}-{MM}-{DD}" };
-    var plot = new uPlot(opts, aligned, container);
+    if (!hourly) opts.series[0] = { value: bucket === "month" ? "{YYYY}-{MM}" : "{YYYY}-{MM}-{DD}" };
+    else opts.series[0] = { value: "{YYYY}-{MM}-{DD} {HH}:00" };
+    var plot;
+    try {
+      plot = new uPlot(opts, aligned, container);
+    } catch (err) { // a zone the browser does not know: label hours in UTC
+      if (zone === "Etc/UTC") throw err;
+      container.textContent = "";
+      opts.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); };
+      plot = new uPlot(opts, aligned, container);
+    }
+    container.setAttribute("data-buckets", bucket);
+    container.setAttribute("data-partial", partial >= 0 ? String(data[partial][0]) : "");
+    container.setAttribute("data-previous", options.previous ? options.previous.label : "");
     if (window.ResizeObserver) {
       var observer = new ResizeObserver(function () {
         var w = Math.max(container.clientWidth, 280);
@@ -574,6 +672,47 @@
       observer.observe(container);
     }
     return plot.root.querySelector("canvas");
+  }
+
+  /**
+   * A uPlot plugin: a box by the cursor with the bucket (``label(idx)``) and each series'
+   * value there, built as text (no HTML), placed with CSSOM (allowed by the strict CSP).
+   */
+  function tooltip(label) {
+    var box;
+    return {
+      hooks: {
+        init: function (u) {
+          box = el("div", { class: "chart-tooltip", role: "status" });
+          box.hidden = true;
+          u.over.appendChild(box);
+        },
+        setCursor: function (u) {
+          var idx = u.cursor.idx;
+          if (idx === null || idx === undefined || u.cursor.left < 0) { box.hidden = true; return; }
+          box.textContent = "";
+          box.appendChild(el("div", { class: "tooltip-title" }, label(idx)));
+          var shown = 0;
+          u.series.forEach(function (s, i) {
+            if (i === 0 || !s.show) return;
+            var v = u.data[i][idx];
+            if (v === null || v === undefined) return;
+            var line = el("div", { class: "tooltip-row" });
+            var swatch = el("span", { class: "tooltip-swatch", "aria-hidden": "true" });
+            swatch.style.background = typeof s.stroke === "function" ? s.stroke(u, i) : s.stroke;
+            line.appendChild(swatch);
+            line.appendChild(document.createTextNode(s.label + ": " + s.value(u, v, i, idx)));
+            box.appendChild(line);
+            shown++;
+          });
+          box.hidden = !shown;
+          var left = u.cursor.left + 12, top = Math.max(0, u.cursor.top - 12);
+          if (left + box.offsetWidth > u.over.clientWidth) left = Math.max(0, u.cursor.left - box.offsetWidth - 12);
+          box.style.left = left + "px";
+          box.style.top = top + "px";
+        },
+      },
+    };
   }
 
   /** The first row's numbers as tiles drawn in one SVG. */
@@ -593,8 +732,9 @@
   }
 
   function renderNote(container, text) {
-    var svg = svgEl("svg", { class: "note-chart", viewBox: "0 0 600 40", role: "img", "aria-label": text });
-    svg.appendChild(svgEl("text", { x: 4, y: 26 }, text));
+    // drawn at its own size (no viewBox), so the text reads the same in a narrow card
+    var svg = svgEl("svg", { class: "note-chart", height: 28, role: "img", "aria-label": text });
+    svg.appendChild(svgEl("text", { x: 4, y: 19 }, text));
     container.appendChild(svg);
     return svg;
   }
@@ -614,7 +754,7 @@
       return Promise.resolve(renderNote(container, "No data in this range."));
     }
     try {
-      if (type === "line") return Promise.resolve(renderLine(report, container));
+      if (type === "line") return Promise.resolve(renderLine(report, container, options));
       if (type === "map") return renderMap(report, container, options);
       if (type === "pie") return Promise.resolve(renderPie(report, container));
       if (type === "kpi") return Promise.resolve(renderKpi(report, container));

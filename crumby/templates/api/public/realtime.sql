@@ -2,6 +2,7 @@
 -- description: Distinct visitors and page views in the last 30 minutes (ignores the range).
 -- chart: kpi
 -- order: 2
+-- live: yes
 SELECT COUNT(DISTINCT v.cid) AS visitors,
        COUNT(*) AS views
 FROM visits v
