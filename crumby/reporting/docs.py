@@ -97,7 +97,8 @@ RANGE_OBJECT: dict[str, Any] = {
     "explode": True,
     "description": (
         f"the date range, in one of three forms: nothing (the last {DEFAULT_DAYS} days); "
-        "`days`, optionally with `to`; or `from` and `to` (`t0` and `t1` are aliases). "
+        "`days`, optionally with `to`; or `from` and `to` (`t0` and `t1` are aliases, "
+        "each instead of its name, not beside it). "
         "Days are the site's local dates. Beyond what the schema says: `from` must not be "
         f"after `to`, and `days` must not reach before {CALENDAR_START}."
     ),
@@ -113,8 +114,8 @@ RANGE_OBJECT: dict[str, Any] = {
             },
             "from": {**_DATE_SCHEMA, "description": "first day, YYYY-MM-DD; needs `to`"},
             "to": {**_DATE_SCHEMA, "description": "last day, YYYY-MM-DD; needs `from` or `days`"},
-            "t0": {**_DATE_SCHEMA, "description": "alias of `from` (`from` wins)"},
-            "t1": {**_DATE_SCHEMA, "description": "alias of `to` (`to` wins)"},
+            "t0": {**_DATE_SCHEMA, "description": "alias of `from` (not both)"},
+            "t1": {**_DATE_SCHEMA, "description": "alias of `to` (not both)"},
         },
         "additionalProperties": False,
         "anyOf": [
@@ -122,6 +123,8 @@ RANGE_OBJECT: dict[str, Any] = {
             {"required": ["days"], **_absent("from", "t0")},
             {"allOf": [_present("from", "t0"), _present("to", "t1"), _absent("days")]},
         ],
+        # a name or its alias, not both
+        "not": {"anyOf": [{"required": ["from", "t0"]}, {"required": ["to", "t1"]}]},
     },
 }
 #: what a report takes besides the range and the filters

@@ -64,6 +64,10 @@ def parse_range(args: Mapping[str, str], now: dt.date | None = None) -> tuple[dt
     ``days=0`` and ``days=1`` both mean the single day ``to``. Without any
     parameter the range is the last 30 days.
     """
+    for name, alias in (("from", "t0"), ("to", "t1")):
+        # one name per value: an alias beside its name would be read by no one, unchecked
+        if args.get(name) is not None and args.get(alias) is not None:
+            raise RangeError(f"give {name} or {alias}, not both")
     start = _first(args, "from", "t0")
     end = _first(args, "to", "t1")
     days_raw = args.get("days")
