@@ -323,3 +323,56 @@ def test_measurement_protocol_hits_and_app_event_batches_share_the_limit(
     other = client.get(hit, environ_base={"REMOTE_ADDR": "198.51.100.9"})
     assert other.status_code == 200
     assert stored(limited) == 3
+
+
+def test_20000_hits_from_one_address_store_only_the_default_limits_worth(
+    app: Flask, database_url, tmp_path
+):
+    """A flood from one client (contract section 10): the default HIT_RATE_LIMIT answers it
+    with 429s and the database is not filled. The limiter's clock is pinned, so the whole
+    flood falls in one window however fast this machine is."""
+    from limits import strategies
+
+    flood = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "limit-secret",
+            "GEOIP2_DATABASE_NAME": str(tmp_path / "no-geoip.mmdb"),
+        }
+    )  # HIT_RATE_LIMIT as shipped
+    ensure_schema(flood)
+    with flood.app_context(), db.engine.begin() as connection:
+        if find_site(connection, "shop.example") is None:
+            add_site(connection, "shop.example")
+    [item] = parse_limit(flood.config["HIT_RATE_LIMIT"])
+    limiter = limiter_for(flood)
+    frozen = [5000.0]
+    limiter.store = BoundedMemoryStorage(clock=lambda: frozen[0])
+    limiter.window = strategies.FixedWindowRateLimiter(limiter.store)
+    limiter.clock = lambda: frozen[0]
+    auth = bearer(flood)
+    before = dropped(flood, auth, "rate_limited")
+
+    client = flood.test_client()
+    statuses: dict[int, int] = {}
+    for n in range(20_000):
+        if n % 3 == 0:
+            answer = client.get(f"/visit?dl=https://shop.example/p{n}")
+        elif n % 3 == 1:
+            answer = client.post("/visit", data={"dl": f"https://shop.example/p{n}"})
+        else:
+            answer = client.post("/event", data={"en": "click", **PAGE})
+        statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+        if answer.status_code == 429:
+            assert answer.headers["Retry-After"] == "1", n
+    accepted = sum(count for status, count in statuses.items() if status in (200, 204))
+    assert accepted == item.amount and statuses[429] == 20_000 - item.amount, statuses
+    with flood.app_context():
+        events = db.session.scalar(sa.text("SELECT COUNT(*) FROM events"))
+    assert stored(flood) + events == item.amount  # the database holds what was accepted, no more
+    assert dropped(flood, auth, "rate_limited") - before == 20_000 - item.amount
+    # the next window lets the address in again
+    frozen[0] += 1
+    assert client.post("/visit", data=PAGE).status_code == 204
+    with flood.app_context():
+        db.engine.dispose()
