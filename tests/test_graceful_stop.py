@@ -100,11 +100,13 @@ def client_loop(
             connection = None
 
 
-def test_sigterm_under_load_answers_every_accepted_hit(database, tmp_path):
+def start_gunicorn(database: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
+    """gunicorn as the systemd unit starts it, on ``database`` with the site stop.example:
+    its master, port and log file."""
     settings = tmp_path / "crumby.cfg"
     settings.write_text(
         f"SQLALCHEMY_DATABASE_URI = {database!r}\n"
-        "SECRET_KEY = 'graceful'\n"
+        "SECRET_KEY = 'under-load'\n"
         "HIT_RATE_LIMIT = None\n"
         "PROXY_COUNT = 1\n"
         f"GEOIP2_DATABASE_NAME = {str(tmp_path / 'none.mmdb')!r}\n"
@@ -117,6 +119,11 @@ def test_sigterm_under_load_answers_every_accepted_hit(database, tmp_path):
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
         master = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=out, stderr=out)
+    return master, port, log
+
+
+def test_sigterm_under_load_answers_every_accepted_hit(database, tmp_path):
+    master, port, log = start_gunicorn(database, tmp_path)
     try:
         wait_until_serving(f"http://127.0.0.1:{port}", master, [log])
         outcomes: Counter = Counter()

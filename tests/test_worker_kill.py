@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -21,8 +19,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.test_deployment import free_port, unit_command, wait_until_serving
-from tests.test_graceful_stop import CLIENTS, answered, client_loop, database  # noqa: F401
+from tests.test_deployment import wait_until_serving
+from tests.test_graceful_stop import (  # noqa: F401 (database: the fixture)
+    CLIENTS,
+    answered,
+    client_loop,
+    database,
+    start_gunicorn,
+)
 
 ANSWERS_BEFORE_KILL = 100
 ANSWERS_AFTER_KILL = 100
@@ -53,22 +57,7 @@ def wait_for(condition, seconds: float, what: str) -> None:
 
 
 def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_hit(database, tmp_path):  # noqa: F811
-    settings = tmp_path / "crumby.cfg"
-    settings.write_text(
-        f"SQLALCHEMY_DATABASE_URI = {database!r}\n"
-        "SECRET_KEY = 'kill'\n"
-        "HIT_RATE_LIMIT = None\n"
-        "PROXY_COUNT = 1\n"
-        f"GEOIP2_DATABASE_NAME = {str(tmp_path / 'none.mmdb')!r}\n"
-    )
-    crumby = Path(sys.executable).with_name("crumby")
-    env = {"PATH": os.environ["PATH"], "CRUMBY_SETTINGS": str(settings)}
-    subprocess.run([crumby, "addsite", "stop.example"], env=env, check=True, capture_output=True)
-    port = free_port()
-    argv, _ = unit_command(port)
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        master = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=out, stderr=out)
+    master, port, log = start_gunicorn(database, tmp_path)
     outcomes: Counter = Counter()
     stop, signalled = threading.Event(), threading.Event()
     threads = [

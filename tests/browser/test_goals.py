@@ -10,7 +10,7 @@ from crumby import accounts
 from crumby.extensions import db
 from crumby.models import Event, Visit
 from crumby.sites import add_site
-from tests.browser.test_dashboard import wait_until
+from tests.browser.test_dashboard import log_in, wait_until
 from tests.browser.test_tracker import DESKTOP_CHROME, page_html, settle, wait_for_rows
 
 pytestmark = pytest.mark.browser
@@ -103,11 +103,7 @@ def test_a_goal_and_a_funnel_made_in_the_page_count_the_hits_cmb_js_sends(
 
 def test_without_a_funnel_its_card_says_how_to_add_one_once(app, live_server, shop, page):
     crumby = live_server.url
-    page.goto(crumby + "/login?next=/")
-    page.fill("#username", "owner")
-    page.fill("#password", "correct horse battery")
-    page.click("form button[type=submit]")
-    page.wait_for_url(crumby + "/")
+    log_in(page, live_server)
     page.goto(crumby + "/?site=127.0.0.1")
     card = page.locator("#report-private-funnel")
     wait_until(page, "!!document.querySelector('#report-private-funnel[data-loaded]')")
