@@ -76,6 +76,10 @@ def events_get() -> Response:
     return response
 
 
+#: the only query parameter of ``POST /api/events``; the events come in the body
+QUERY_PARAMETERS = ("site",)
+
+
 @bp.post("/api/events")
 @csrf.exempt
 def events_post() -> Response:
@@ -89,6 +93,9 @@ def events_post() -> Response:
     grant = bearer_grant()
     if grant is None:
         return _unauthorized()
+    unknown = sorted(name for name in request.args if name not in QUERY_PARAMETERS)
+    if unknown:  # the events are in the body: anything else in the URL is a client's mistake
+        return json_error(400, f"unknown parameter: {unknown[0][:100]!r} (only site=HOST)")
     try:
         site = choose_site(request.args, grant.site_id)
     except SiteChoiceError as exc:

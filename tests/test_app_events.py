@@ -486,3 +486,14 @@ def test_a_database_from_before_token_scopes_is_upgraded(other_database_url, tmp
     assert client.post("/api/events", json=[{"name": "u"}], headers=bearer(limited)).json == {
         "stored": 1
     }
+
+
+def test_an_unknown_url_parameter_is_refused_and_nothing_is_stored(client, app, tokens):
+    for query in ("site=shop.example&sit=blog.example", "site=shop.example&=x", "dryrun=1"):
+        answer = client.post(
+            f"/api/events?{query}", json=[{"name": "signup"}], headers=bearer(tokens["full"])
+        )
+        assert answer.status_code == 400, query
+        assert "unknown parameter" in answer.get_json()["error"]
+    assert count(app) == 0
+    assert post(client, tokens["full"], [{"name": "signup"}]).get_json() == {"stored": 1}

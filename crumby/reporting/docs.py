@@ -387,7 +387,13 @@ def openapi_document() -> dict[str, Any]:
                     "in": "query",
                     "required": True,
                     "description": f"this report's own parameter: {PARAMETERS[name].hint}",
-                    "schema": {"type": "string", "maxLength": 1000},
+                    # a blank value is refused like a missing one
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 1000,
+                        "pattern": r"\S",
+                    },
                 }
                 for name in declared(query)
                 if name in PARAMETERS
