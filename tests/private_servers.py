@@ -17,7 +17,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), Path("/usr/bin"))
 
@@ -321,3 +327,38 @@ class PrivatePostgreSQL(PrivateServer):
 
 
 SERVERS = {"mysql": PrivateMariaDB, "postgresql": PrivatePostgreSQL}
+
+
+@contextmanager
+def app_on_private_server(
+    kind: str, database: str, site: str, public: bool = False, **config: object
+) -> Iterator[tuple[Flask, PrivateServer]]:
+    """A Crumby app on a new server of ``kind`` (its own database ``database``, the site
+    ``site`` registered), and the server, to freeze or restart; both gone afterwards."""
+    from crumby import create_app
+    from crumby.database import ensure_schema
+    from crumby.extensions import db
+    from crumby.sites import add_site
+
+    server = SERVERS[kind]()
+    try:
+        server.start()
+        server.create_database(database)
+        app = create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": server.url(database),
+                "GEOIP2_DATABASE_NAME": "/nonexistent.mmdb",
+                **config,
+            }
+        )
+        with app.app_context():
+            ensure_schema()
+            add_site(db.session.connection(), site, public=public)
+            db.session.commit()
+        yield app, server
+        server.thaw()
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        server.remove()

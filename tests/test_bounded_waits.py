@@ -17,14 +17,12 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from crumby import create_app
 from crumby.clock import pin
 from crumby.extensions import db
 from crumby.operations.wsgi import READY_TIMEOUT_SECONDS
-from crumby.sites import add_site
 from crumby.store import bounded, deadlines
 from tests.conftest import BACKENDS
-from tests.private_servers import SERVERS
+from tests.private_servers import SERVERS, app_on_private_server
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, 0)
 REPORT_LIMIT = 3
@@ -33,33 +31,17 @@ REPORT_LIMIT = 3
 @pytest.fixture(params=[name for name in BACKENDS if name in SERVERS])
 def frozen_setup(request: pytest.FixtureRequest) -> Iterator[tuple]:
     """An app on a private server with one public site; the server itself, to freeze."""
-    server = SERVERS[request.param]()
-    try:
-        server.start()
-        server.create_database("crumby_frozen")
-        app = create_app(
-            {
-                "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": server.url("crumby_frozen"),
-                "SECRET_KEY": "bounded-waits",
-                "REPORT_TIMEOUT_SECONDS": REPORT_LIMIT,
-                "REPORT_CACHE_SECONDS": 0,
-                "GEOIP2_DATABASE_NAME": "/nonexistent.mmdb",
-            }
-        )
+    with app_on_private_server(
+        request.param,
+        "crumby_frozen",
+        "frozen.example",
+        public=True,
+        SECRET_KEY="bounded-waits",
+        REPORT_TIMEOUT_SECONDS=REPORT_LIMIT,
+        REPORT_CACHE_SECONDS=0,
+    ) as (app, server):
         pin(app, NOW)
-        with app.app_context():
-            from crumby.database import ensure_schema
-
-            ensure_schema()
-            add_site(db.session.connection(), "frozen.example", public=True)
-            db.session.commit()
         yield app, server
-        server.thaw()
-        with app.app_context():
-            db.engine.dispose()
-    finally:
-        server.remove()
 
 
 def timed(client, path: str) -> tuple[float, object]:

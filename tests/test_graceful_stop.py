@@ -100,6 +100,18 @@ def client_loop(
             connection = None
 
 
+def stored_hits(database: str, host: str) -> int:
+    """The views of ``host`` in ``database``, read on a connection of the test's own."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.text("SELECT COUNT(*) FROM visits WHERE doc_host = :host"), {"host": host}
+            ).scalar()
+    finally:
+        engine.dispose()
+
+
 def start_gunicorn(database: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
     """gunicorn as the systemd unit starts it, on ``database`` with the site stop.example:
     its master, port and log file."""
@@ -158,13 +170,6 @@ def test_sigterm_under_load_answers_every_accepted_hit(database, tmp_path):
     )  # the load ran at the signal
     allowed = {"204", "refused", "keepalive_race"}
     assert set(outcomes) <= allowed, (outcomes, shown[-3000:])
-    engine = sa.create_engine(database)
-    try:
-        with engine.connect() as connection:
-            stored = connection.execute(
-                sa.text("SELECT COUNT(*) FROM visits WHERE doc_host = 'stop.example'")
-            ).scalar()
-    finally:
-        engine.dispose()
+    stored = stored_hits(database, "stop.example")
     assert stored == outcomes["204"], outcomes
     assert "Traceback" not in shown

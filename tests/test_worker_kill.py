@@ -17,8 +17,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from tests.test_deployment import wait_until_serving
 from tests.test_graceful_stop import (  # noqa: F401 (database: the fixture)
     CLIENTS,
@@ -26,6 +24,7 @@ from tests.test_graceful_stop import (  # noqa: F401 (database: the fixture)
     client_loop,
     database,
     start_gunicorn,
+    stored_hits,
 )
 
 ANSWERS_BEFORE_KILL = 100
@@ -97,14 +96,7 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_hit(database, tmp_p
     failed = sum(n for key, n in outcomes.items() if not key.isdigit())
     assert set(k for k in outcomes if k.isdigit()) == {"204"}, (outcomes, shown[-3000:])
     assert failed <= CLIENTS, outcomes  # at most one request per client connection was cut
-    engine = sa.create_engine(database)
-    try:
-        with engine.connect() as connection:
-            stored = connection.execute(
-                sa.text("SELECT COUNT(*) FROM visits WHERE doc_host = 'stop.example'")
-            ).scalar()
-    finally:
-        engine.dispose()
+    stored = stored_hits(database, "stop.example")
     # every acknowledged hit is stored; a cut one may or may not be, never twice
     assert outcomes["204"] <= stored <= outcomes["204"] + failed, outcomes
     assert "Traceback" not in shown

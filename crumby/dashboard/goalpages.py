@@ -18,6 +18,7 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from crumby.dashboard import bp
+from crumby.dashboard.sitepages import site_or_404
 from crumby.extensions import db
 from crumby.goals import (
     GoalError,
@@ -29,7 +30,7 @@ from crumby.goals import (
     list_goals,
 )
 from crumby.models import FUNNEL_MAX_STEPS, GOAL_NAME_LENGTH
-from crumby.sites import SiteInfo, find_site
+from crumby.sites import SiteInfo
 
 
 class GoalForm(FlaskForm):
@@ -68,14 +69,6 @@ class DeleteForm(FlaskForm):
     name = HiddenField(validators=[DataRequired()])
 
 
-def _site(host: str) -> SiteInfo:
-    with db.engine.connect() as connection:
-        site = find_site(connection, host)
-    if site is None:
-        abort(404, description=f"There is no site {host[:253]!r}.")
-    return site
-
-
 def _page(site: SiteInfo, goal_form=None, funnel_form=None, status: int = 200):
     with db.engine.connect() as connection:
         goals = list_goals(connection, site)
@@ -104,7 +97,7 @@ def _page(site: SiteInfo, goal_form=None, funnel_form=None, status: int = 200):
 @login_required
 def goals_page(host: str):
     """The site's goals and funnels, and the forms to add and remove them."""
-    return _page(_site(host))
+    return _page(site_or_404(host))
 
 
 def _done(site: SiteInfo, message: str) -> Response:
@@ -116,7 +109,7 @@ def _done(site: SiteInfo, message: str) -> Response:
 @login_required
 def add_goal_page(host: str):
     """Add a goal from the form."""
-    site = _site(host)
+    site = site_or_404(host)
     form = GoalForm()
     if not form.validate_on_submit():
         return _page(site, goal_form=form, status=400)
@@ -135,7 +128,7 @@ def add_goal_page(host: str):
 @login_required
 def add_funnel_page(host: str):
     """Add a funnel from the form: its non-empty steps, in order."""
-    site = _site(host)
+    site = site_or_404(host)
     form = FunnelForm()
     if not form.validate_on_submit():
         return _page(site, funnel_form=form, status=400)
@@ -168,7 +161,7 @@ def delete_funnel_page(host: str):
 
 
 def _delete(host: str, remove: Callable[[Connection, str, str], object], what: str):
-    site = _site(host)
+    site = site_or_404(host)
     form = DeleteForm()
     if not form.validate_on_submit():
         abort(400, description="The form expired or was not sent from this page; try again.")

@@ -23,6 +23,7 @@ from wtforms.validators import Length
 
 from crumby import clock, reporting, sharing
 from crumby.dashboard import bp
+from crumby.dashboard.sitepages import site_or_404
 from crumby.errors import json_error
 from crumby.extensions import db
 from crumby.models import SHARE_LABEL_LENGTH, Event, Visit
@@ -45,15 +46,6 @@ class ShareForm(FlaskForm):
 
 class RevokeForm(FlaskForm):
     """The CSRF token of a revoke button."""
-
-
-def site_or_404(host: str) -> SiteInfo:
-    """The registered site ``host``, or a 404 page saying there is none."""
-    with db.engine.connect() as connection:
-        site = find_site(connection, host)
-    if site is None:
-        abort(404, description=f"There is no site {host[:253]!r}.")
-    return site
 
 
 def share_url(token: str) -> str:

@@ -90,14 +90,20 @@ def add_site_page() -> Response | tuple[str, int]:
     return redirect(url_for("dashboard.index", site=site.host))
 
 
-@bp.route("/sites/<host>", methods=["GET", "POST"])
-@login_required
-def edit_site_page(host: str) -> Response | tuple[str, int]:
-    """Change a site's time zone or visibility (its host stays: its data is filed under it)."""
+def site_or_404(host: str) -> SiteInfo:
+    """The registered site ``host``, or the 404 page saying there is none (every site page)."""
     with db.engine.connect() as connection:
         site = find_site(connection, host)
     if site is None:
         abort(404, description=f"There is no site {host[:253]!r}.")
+    return site
+
+
+@bp.route("/sites/<host>", methods=["GET", "POST"])
+@login_required
+def edit_site_page(host: str) -> Response | tuple[str, int]:
+    """Change a site's time zone or visibility (its host stays: its data is filed under it)."""
+    site = site_or_404(host)
     form = SiteForm(data={"host": site.host, "timezone": site.timezone, "public": site.public})
     if not form.is_submitted():
         return settings_page(site, form)

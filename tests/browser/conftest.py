@@ -128,3 +128,39 @@ def screenshot(page: object, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+#: each selector's first element's contrast ratio against its background (0: no such element)
+_CONTRAST = """
+(selectors) => {
+  const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = c => {
+    const [r, g, b] = c.map(v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (a, b) => {
+    const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (!/rgba\\(.*, 0\\)$/.test(c) && c !== "transparent") return rgb(c);
+    }
+    return rgb(getComputedStyle(document.documentElement).backgroundColor);
+  };
+  return selectors.map(sel => {
+    const el = document.querySelector(sel);
+    if (!el) return [sel, 0];
+    return [sel, Math.round(ratio(rgb(getComputedStyle(el).color), background(el)) * 10) / 10];
+  });
+}
+"""
+
+
+def contrast_ratios(page, selectors: list[str]) -> dict[str, float]:
+    """WCAG contrast ratios of the text of each selector's first element, as the page shows it."""
+    return dict(page.evaluate(_CONTRAST, selectors))

@@ -17,7 +17,7 @@ import pytest
 from crumby import accounts, clock
 from crumby.extensions import db
 from crumby.sites import add_site
-from tests.browser.conftest import ARTIFACTS, LiveServer, screenshot
+from tests.browser.conftest import ARTIFACTS, LiveServer, contrast_ratios, screenshot
 from tests.browser.test_dashboard import wait_until
 from tests.browser.test_onboarding import wait_for_visits
 from tests.browser.test_tracker import DESKTOP_CHROME
@@ -26,35 +26,6 @@ pytestmark = pytest.mark.browser
 
 NOW = dt.datetime(2026, 3, 4, 14, 0)
 PASSWORD = "correct horse battery"
-
-CONTRAST = """
-(selectors) => {
-  const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
-  const lum = c => {
-    const [r, g, b] = c.map(v => {
-      v /= 255;
-      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-    });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const ratio = (a, b) => {
-    const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
-    return (x + 0.05) / (y + 0.05);
-  };
-  const background = el => {
-    for (; el; el = el.parentElement) {
-      const c = getComputedStyle(el).backgroundColor;
-      if (!/rgba\\(.*, 0\\)$/.test(c) && c !== "transparent") return rgb(c);
-    }
-    return rgb(getComputedStyle(document.documentElement).backgroundColor);
-  };
-  return selectors.map(sel => {
-    const el = document.querySelector(sel);
-    if (!el) return [sel, 0];
-    return [sel, Math.round(ratio(rgb(getComputedStyle(el).color), background(el)) * 10) / 10];
-  });
-}
-"""
 
 
 @pytest.fixture
@@ -103,7 +74,7 @@ def shots(page, name: str, dashboard: bool = False) -> None:
 def readable(page, selectors: list[str]) -> None:
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
-        ratios = dict(page.evaluate(CONTRAST, selectors))
+        ratios = contrast_ratios(page, selectors)
         low = {sel: r for sel, r in ratios.items() if r < 4.5}  # WCAG AA for normal text
         assert low == {}, (scheme, ratios)
     page.emulate_media(color_scheme="light")

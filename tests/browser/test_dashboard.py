@@ -20,7 +20,7 @@ from crumby import accounts, clock, demo, ingest
 from crumby.extensions import db
 from crumby.models import url_path
 from crumby.sites import find_site
-from tests.browser.conftest import LiveServer, screenshot
+from tests.browser.conftest import LiveServer, contrast_ratios, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -430,42 +430,25 @@ def test_the_range_picker_is_reachable_by_keyboard(served, traffic, page):
     assert page.js_errors == []
 
 
-CONTRAST = """
-() => {
-  const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
-  const lum = c => {
-    const [r, g, b] = c.map(v => {
-      v /= 255;
-      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-    });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const ratio = (a, b) => {
-    const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
-    return (x + 0.05) / (y + 0.05);
-  };
-  const background = el => {
-    for (; el; el = el.parentElement) {
-      const c = getComputedStyle(el).backgroundColor;
-      if (!/rgba\\(.*, 0\\)$/.test(c) && c !== "transparent") return rgb(c);
-    }
-    return rgb(getComputedStyle(document.documentElement).backgroundColor);
-  };
-  const selectors = ["h1", ".description", ".kpi-label", ".kpi-value", ".report-page-link",
-                     "table.data td", "table.data th", ".range-presets a", ".range-label"];
-  return selectors.map(sel => {
-    const el = document.querySelector(sel);
-    return [sel, Math.round(ratio(rgb(getComputedStyle(el).color), background(el)) * 10) / 10];
-  });
-}
-"""
+#: the dashboard's kinds of text, each checked for WCAG AA contrast
+CONTRAST_SELECTORS = [
+    "h1",
+    ".description",
+    ".kpi-label",
+    ".kpi-value",
+    ".report-page-link",
+    "table.data td",
+    "table.data th",
+    ".range-presets a",
+    ".range-label",
+]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_text_has_readable_contrast_in_both_colour_schemes(served, traffic, page, scheme):
     page.emulate_media(color_scheme=scheme)
     open_dashboard(page, served.url + "/")
-    ratios = dict(page.evaluate(CONTRAST))
+    ratios = contrast_ratios(page, CONTRAST_SELECTORS)
     assert len(ratios) == 9
     low = {sel: r for sel, r in ratios.items() if r < 4.5}  # WCAG AA for normal text
     assert low == {}, ratios
