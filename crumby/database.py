@@ -9,6 +9,7 @@ remember), and each step is a small function that runs on every dialect.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -332,27 +333,59 @@ def describe(exc: BaseException) -> str:
     return text[:300]
 
 
-def ensure_schema(app: Flask | None = None) -> None:
-    """Create missing tables and run pending migrations, once per process."""
+def ensure_schema(app: Flask | None = None, wait: float | None = None) -> None:
+    """Create missing tables and run pending migrations, once per process.
+
+    The upgrade runs in a thread of its own, to its end, whoever started it;
+    the caller waits at most ``wait`` seconds (by default what is left of the
+    current request deadline, forever outside one), so that the first hit or
+    page of a new process against a frozen database answers 503 in time
+    instead of holding its worker. DatabaseError if the tables are not ready.
+    """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     state = app.extensions["crumby.schema"]
     if state["ready"]:
         return
     with state["lock"]:
-        if state["ready"]:
-            return
+        job = state.get("job")
+        if job is None or job.pid != os.getpid() or job.error is not None:
+            job = state["job"] = _SchemaJob(app, state)
+    if not job.done.wait(deadlines.remaining() if wait is None else wait):
+        url = job.url
+        raise DatabaseError(f"database {url}: no answer while checking the tables")
+    if job.error is not None:
+        raise job.error
+
+
+class _SchemaJob:
+    """One run of the upgrade, in its own thread, that every waiting caller shares."""
+
+    def __init__(self, app: Flask, state: dict[str, Any]) -> None:
+        self.app = app
+        self.state = state
+        self.pid = os.getpid()
+        self.done = threading.Event()
+        self.error: DatabaseError | None = None
+        with app.app_context():
+            self.url = db.engine.url.render_as_string(hide_password=True)
+        threading.Thread(target=self.run, name="crumby-schema", daemon=True).start()
+
+    def run(self) -> None:
         # an upgrade runs to its end even when a short request (a report, /readyz) started it
-        with app.app_context(), deadlines.suspended():
-            try:
-                _upgrade(db.engine)
-            except SQLAlchemyError as exc:
-                # Another worker may have created the tables at the same moment: look again.
+        try:
+            with self.app.app_context(), deadlines.suspended():
                 try:
                     _upgrade(db.engine)
                 except SQLAlchemyError:
-                    url = db.engine.url.render_as_string(hide_password=True)
-                    raise DatabaseError(f"database {url}: {describe(exc)}") from None
-        state["ready"] = True
+                    # Another worker may have created the tables at the same moment: look again.
+                    _upgrade(db.engine)
+            self.state["ready"] = True
+        except SQLAlchemyError as exc:
+            self.error = DatabaseError(f"database {self.url}: {describe(exc)}")
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the callers must hear of it
+            self.error = DatabaseError(f"database {self.url}: {type(exc).__name__}: {exc}")
+        finally:
+            self.done.set()
 
 
 def current_version(connection: Connection) -> int | None:

@@ -190,3 +190,44 @@ def test_a_hit_against_a_frozen_database_answers_503_in_time_and_is_never_stored
             sa.select(sa.text("doc_uri")).select_from(sa.text("visits")).order_by(sa.text("id"))
         ).all()
     assert pages == [page + "before", page + "after"]
+
+
+def test_the_first_hit_of_a_new_process_against_a_frozen_database_answers_503_in_time(
+    frozen_setup,
+):
+    """A new worker checks the tables once; against a frozen server that check must not
+    hold the hit past HIT_WAIT_SECONDS either, and it finishes by itself once thawed."""
+    from crumby import create_app
+
+    app, server = frozen_setup
+    fresh = create_app({**app.config, "HIT_RATE_LIMIT": None, "HIT_WAIT_SECONDS": 2})
+    pin(fresh, NOW)
+    client = fresh.test_client()
+    page = "https://frozen.example/"
+    server.freeze()
+    try:
+        started = time.monotonic()
+        response = client.post("/visit", json={"dl": page + "frozen", "cid": "v2"})
+        took = time.monotonic() - started
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert "error" in response.get_json()
+        assert took < 3.5, took
+        # a dashboard page of the same new process is bounded by its own deadline
+        started = time.monotonic()
+        assert client.get("/?site=frozen.example").status_code == 503
+        assert time.monotonic() - started < REPORT_LIMIT + 2.5
+    finally:
+        server.thaw()
+    deadline = time.monotonic() + 30
+    while (
+        status := client.post("/visit", json={"dl": page + "after", "cid": "v2"}).status_code
+    ) != 204:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    with fresh.app_context():
+        pages = db.session.scalars(
+            sa.select(sa.text("doc_uri")).select_from(sa.text("visits")).order_by(sa.text("id"))
+        ).all()
+        db.engine.dispose()
+    assert pages == [page + "after"]

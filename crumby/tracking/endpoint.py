@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from crumby import clock, geo
 from crumby.database import DatabaseError, ensure_schema
 from crumby.extensions import db
-from crumby.ingest.writer import StoreError, writer_for
+from crumby.ingest.writer import WAIT_SECONDS, StoreError, writer_for
 from crumby.models import Event, Visit
 from crumby.operations.ratelimit import limiter_for
 from crumby.tracking.enrich import anonymize_ip, client_ip, user_agent
@@ -161,8 +161,11 @@ class HitEndpoints:
         return gif()
 
     def engine(self) -> Engine:
-        """The app's engine, with its tables in place (checked once per process)."""
-        ensure_schema(self.app)
+        """The app's engine, with its tables in place (checked once per process).
+
+        A hit waits for that check no longer than for its row (HIT_WAIT_SECONDS).
+        """
+        ensure_schema(self.app, float(self.app.config.get("HIT_WAIT_SECONDS") or WAIT_SECONDS))
         if self._engine is None:
             with self.app.app_context():
                 self._engine = db.engine
