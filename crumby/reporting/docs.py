@@ -19,7 +19,13 @@ from crumby.reporting.dialects import HELP
 from crumby.reporting.discovery import SCOPES, list_queries
 from crumby.reporting.filters import HELP as FILTER_HELP
 from crumby.reporting.filters import MAX_LENGTH, NONE, SESSION_FILTERS
-from crumby.reporting.parameters import INTERVALS, MAX_HOUR_DAYS, PARAMETERS, declared
+from crumby.reporting.parameters import (
+    INTERVALS,
+    MAX_HOUR_DAYS,
+    PARAMETERS,
+    VERSIONS,
+    declared,
+)
 from crumby.reporting.ranges import DEFAULT_DAYS
 from crumby.sites import all_sites
 
@@ -145,6 +151,13 @@ _OPTIONAL: dict[str, dict[str, Any]] = {
             "column is named after it (date for day)"
         ),
         "schema": {"type": "string", "enum": list(INTERVALS), "default": "day"},
+    },
+    "versions": {
+        "name": "versions",
+        "in": "query",
+        "required": False,
+        "description": "for a breakdown that declares it (browsers): on splits its rows by version",
+        "schema": {"type": "string", "enum": list(VERSIONS), "default": "off"},
     },
 }
 

@@ -18,6 +18,11 @@ event name or page path. The bound ``:funnel`` holds the funnel's name.
 ``day``, ``week`` or ``month`` of the site's local time; the template sees
 the word itself. ``hour`` is limited to ranges of MAX_HOUR_DAYS days, so that
 a series stays a few hundred points (the ``hours()`` helper lists them).
+
+``versions`` (optional, default ``off``) asks a breakdown for its rows split
+by version as well (``on``): the browsers report lists "Chrome 131" and
+"Chrome 130" apart. The template sees ``True`` or ``False``; the dashboard
+offers it as a choice on the card, so versions are there on demand.
 """
 
 from __future__ import annotations
@@ -124,6 +129,18 @@ def _example_interval() -> Bound:
     return Bound(value="day", context="day", binds={})
 
 
+#: the values of ``versions``: the first is the default
+VERSIONS = ("off", "on")
+
+
+def _resolve_versions(connection: Connection, site: SiteInfo, value: str, days: int) -> Bound:
+    if value not in VERSIONS:
+        raise ParameterError(
+            400, f"versions must be one of {', '.join(VERSIONS)}", parameter="versions"
+        )
+    return Bound(value=value, context=value == "on", binds={})
+
+
 PARAMETERS: dict[str, Parameter] = {
     "funnel": Parameter(
         _resolve_funnel, _example_funnel, _funnel_names, "funnel=NAME (crumby funnel list HOST)"
@@ -134,6 +151,13 @@ PARAMETERS: dict[str, Parameter] = {
         None,
         f"interval={'|'.join(INTERVALS)} (default day; hour for at most {MAX_HOUR_DAYS} days)",
         default="day",
+    ),
+    "versions": Parameter(
+        _resolve_versions,
+        lambda: Bound(value="off", context=False, binds={}),
+        lambda connection, site: list(VERSIONS),
+        f"versions={'|'.join(VERSIONS)} (default off)",
+        default="off",
     ),
 }
 
