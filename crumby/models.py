@@ -9,6 +9,7 @@ Datetimes are naive and always UTC.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
@@ -354,8 +355,13 @@ class User(db.Model):
     is_anonymous = False
 
     def get_id(self) -> str:
-        """Flask-Login's session key for this user."""
-        return str(self.id)
+        """Flask-Login's session key: the id and a digest of the password hash, so that
+        a password change ends every other session (``crumby.auth.load_user``)."""
+        return f"{self.id}:{self.session_key()}"
+
+    def session_key(self) -> str:
+        """A short digest of the stored hash: new with every new password."""
+        return hashlib.sha256(self.password.encode()).hexdigest()[:20]
 
 
 class ApiToken(db.Model):

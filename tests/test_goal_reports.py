@@ -126,7 +126,7 @@ def _login(app, client) -> None:
     with client.session_transaction() as session:
         with app.app_context():
             user = accounts.find_user("owner")
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
 
 

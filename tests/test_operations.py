@@ -165,7 +165,7 @@ def test_metrics_needs_a_login_or_a_token(app: Flask):
     with app.app_context():
         user = accounts.find_user("ops")
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
     response = client.get("/metrics")
     assert response.status_code == 200

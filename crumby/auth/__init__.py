@@ -8,6 +8,8 @@ login page everywhere else.
 
 from __future__ import annotations
 
+import hmac
+
 from flask import (
     Blueprint,
     Flask,
@@ -63,10 +65,15 @@ def logins_enabled(app: Flask | None = None) -> bool:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """Flask-Login's session lookup."""
-    if not user_id.isdigit():
+    """Flask-Login's session lookup: the user, if the password is still the one the
+    session was opened with (``User.get_id``); a changed password logs everyone out."""
+    number, _, key = user_id.partition(":")
+    if not number.isdigit() or not key:
         return None
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(number))
+    if user is None or not hmac.compare_digest(user.session_key(), key):
+        return None
+    return user
 
 
 def bearer_token() -> str | None:

@@ -220,7 +220,10 @@ def change_password() -> Response:
         form.current.errors = [_sentence(str(exc))]
         return render_account(status=400, password_form=form)
     current_app.logger.info("user %r changed their password", name)
-    flash("Your password has been changed.", "info")
+    # every other session of the user ends with the old password (crumby.auth.load_user):
+    # this one goes on, under the new key
+    login_user(accounts.find_user(name))
+    flash("Your password has been changed. Other sessions have been logged out.", "info")
     return redirect(url_for("auth.account"))
 
 

@@ -71,6 +71,22 @@ def test_changing_the_password_needs_the_current_one(app, client, logged_in, ali
     assert login(alice, "a new secret").status_code == 302
 
 
+def test_a_password_change_logs_out_every_other_session(app, alice, login):
+    """A stolen or forgotten session (another browser) ends when the password changes;
+    the session that changed it goes on."""
+    here, elsewhere = app.test_client(), app.test_client()
+    for client in (here, elsewhere):
+        assert login(alice, PASSWORD, client=client).status_code == 302
+        assert client.get("/account").status_code == 200
+    assert change(here, PASSWORD, "a new secret").status_code == 302
+    assert here.get("/account").status_code == 200
+    gone = elsewhere.get("/account")
+    assert gone.status_code == 302 and "/login" in gone.headers["Location"]
+    # logging in again with the new password opens it again
+    assert login(alice, "a new secret", client=elsewhere).status_code == 302
+    assert elsewhere.get("/account").status_code == 200
+
+
 @pytest.mark.parametrize(
     "current, new, confirm, message",
     [
