@@ -290,6 +290,12 @@ def _share_links(connection: Connection) -> None:
     db.metadata.tables["share_links"].create(connection, checkfirst=True)
 
 
+def _os_versions(connection: Connection) -> None:
+    """``visits.os_version``: the OS's version, for the operating systems report's
+    ``versions=on``. Views stored before it have none (shown as an empty version)."""
+    _add_columns(connection, "visits", ["os_version"])
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
@@ -301,6 +307,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v6_visitor_salts,
     _session_attributes,
     _share_links,
+    _os_versions,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

@@ -101,6 +101,16 @@ PLACES = [
     ("MX", "NA", "Mexico City", "CDMX", 19.43, -99.13, "America/Mexico_City", ["es-MX"], 2),
 ]
 
+#: the versions of each platform a demo visitor may have (picked from its id: the random
+#: sequence, and so every other column, stays what it was before the OS version was kept)
+OS_VERSIONS = {
+    "Windows": ["10", "10", "11"],
+    "macOS": ["14.6", "15.1"],
+    "iOS": ["17.6", "18.1", "18.1"],
+    "Android": ["14", "15"],
+    "Linux": [None],
+}
+
 #: (platform, browser, versions, device, screens, weight)
 AGENTS = [
     (
@@ -174,6 +184,11 @@ class Visitor:
     lang: str
 
 
+def _os_version(platform: str, cid: str) -> str | None:
+    versions = OS_VERSIONS.get(platform, [None])
+    return versions[int(cid[-4:], 16) % len(versions)]
+
+
 def _pick(rng: random.Random, items: list, weight_index: int = -1):
     return rng.choices(items, weights=[item[weight_index] for item in items])[0]
 
@@ -209,6 +224,7 @@ def _visit_row(visitor: Visitor, when: dt.datetime, path: str, title: str, refer
         "platform": platform,
         "browser": browser,
         "version": visitor.version,
+        "os_version": _os_version(platform, visitor.cid),
         "device": device,
         "is_bot": False,
         "screen_res": visitor.screen,
@@ -344,7 +360,13 @@ def _bot_visit(visitor: Visitor, when: dt.datetime, rng: random.Random, rows: li
     row = _visit_row(visitor, when, path, title, None, None)
     name, version = rng.choice(BOTS)
     row.update(
-        browser=name, version=version, platform="Other", device="bot", is_bot=True, lang=None
+        browser=name,
+        version=version,
+        os_version=None,
+        platform="Other",
+        device="bot",
+        is_bot=True,
+        lang=None,
     )
     rows.append(row)
 

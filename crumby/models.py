@@ -155,6 +155,8 @@ class Visit(db.Model):
     platform: Mapped[str | None] = mapped_column(String(64))
     browser: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[str | None] = mapped_column(String(32))
+    #: the operating system's version (major.minor), as the User-Agent gives it
+    os_version: Mapped[str | None] = mapped_column(String(32))
     device: Mapped[str | None] = mapped_column(String(16))
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     screen_res: Mapped[str | None] = mapped_column(String(16))

@@ -555,8 +555,8 @@ def test_openapi_describes_every_query(client, token):
             *FILTER_NAMES,
             # the time series' own, optional buckets
             *(["interval"] if name == "visits" else []),
-            # browsers split by version on demand
-            *(["versions"] if name == "browsers" else []),
+            # browsers and OSes split by version on demand
+            *(["versions"] if name in ("browsers", "operating_systems") else []),
         }
         # the range is one exploded object (?from=...&to=...): OpenAPI can say how its
         # parts depend on each other only that way

@@ -1,4 +1,5 @@
-"""Browser versions on demand: the browsers report with versions=on, on every database."""
+"""Versions on demand: the browsers and operating_systems reports with versions=on, on every
+database; the OS version comes from the hit's User-Agent."""
 
 from __future__ import annotations
 
@@ -91,3 +92,42 @@ def test_the_dashboard_card_offers_versions_as_a_choice(client):
     page = client.get("/?site=versions.example").get_data(as_text=True)
     assert 'data-param="versions"' in page
     assert '<option value="on">on</option>' in page
+
+
+IPHONE_17 = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+)
+IPHONE_18 = IPHONE_17.replace("17_1", "18_1").replace("Version/17.1", "Version/18.1")
+WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/121.0.0.0 Safari/537.36"
+)
+
+
+def test_operating_system_versions_come_from_the_hits_user_agent(client):
+    hits = [("p", IPHONE_17), ("q", IPHONE_18), ("r", IPHONE_18), ("s", WINDOWS)]
+    for cid, ua in hits:
+        answer = client.post(
+            "/visit",
+            json={"dl": "https://versions.example/os", "cid": cid},
+            headers={"User-Agent": ua},
+        )
+        assert answer.status_code == 204
+    columns, data = rows_of(client, "operating_systems", versions="on", os="iOS")
+    assert columns == ["os", "version", "visitors"]
+    assert data == [("iOS", "18.1", 2), ("iOS", "17.1", 1)]
+    columns, data = rows_of(client, "operating_systems", os="Windows")
+    assert (columns, data) == (["os", "visitors"], [("Windows", 1)])
+    # the views stored without one (the seeded ones) show an empty version
+    _, every = rows_of(client, "operating_systems", versions="on")
+    assert ("(unknown)", "", 5) in every  # visitors a to e
+
+
+def rows_of(client, report, **args):
+    response = client.get(
+        f"/api/public/{report}", query_string={"site": "versions.example", "days": 1, **args}
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    return body["columns"], [tuple(row) for row in body["data"]]

@@ -87,23 +87,24 @@ def test_forwarded_for_is_used_end_to_end_only_with_proxy_count(app, client):
 
 
 @pytest.mark.parametrize(
-    ("ua", "platform", "browser", "version", "device"),
+    ("ua", "platform", "browser", "version", "device", "os_version"),
     [
-        (CHROME, "Windows", "Chrome", "121.0", "desktop"),
-        (IPHONE, "iOS", "Mobile Safari", "17.1", "mobile"),
-        (IPAD, "iOS", "Mobile Safari", "16.6", "tablet"),
-        (FIREFOX_ANDROID, "Android", "Firefox Mobile", "120.0", "mobile"),
+        (CHROME, "Windows", "Chrome", "121.0", "desktop", "10"),
+        (IPHONE, "iOS", "Mobile Safari", "17.1", "mobile", "17.1"),
+        (IPAD, "iOS", "Mobile Safari", "16.6", "tablet", "16.6"),
+        (FIREFOX_ANDROID, "Android", "Firefox Mobile", "120.0", "mobile", "14"),
     ],
 )
 def test_user_agent_gives_platform_browser_version_and_device(
-    ua, platform, browser, version, device
+    ua, platform, browser, version, device, os_version
 ):
     agent = user_agent(ua)
-    assert (agent.platform, agent.browser, agent.version, agent.device) == (
+    assert (agent.platform, agent.browser, agent.version, agent.device, agent.os_version) == (
         platform,
         browser,
         version,
         device,
+        os_version,
     )
     assert agent.is_bot is False
 

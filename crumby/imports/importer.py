@@ -201,7 +201,8 @@ class LogImporter:
         self.uri_size = limit(Visit, "doc_uri")
         self.referrer_size = limit(Visit, "referrer")
         self.sizes = {
-            key: limit(Visit, key) for key in ("platform", "browser", "version", *geo.GEO_COLUMNS)
+            key: limit(Visit, key)
+            for key in ("platform", "browser", "version", "os_version", *geo.GEO_COLUMNS)
         }
 
     # ---- one line ---------------------------------------------------------------------------
@@ -329,6 +330,7 @@ class LogImporter:
             "platform": clean(agent.platform, sizes["platform"]),
             "browser": clean(agent.browser, sizes["browser"]),
             "version": clean(agent.version, sizes["version"]),
+            "os_version": clean(agent.os_version, sizes["os_version"]),
             "device": agent.device,
         }
 

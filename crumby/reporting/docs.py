@@ -156,7 +156,10 @@ _OPTIONAL: dict[str, dict[str, Any]] = {
         "name": "versions",
         "in": "query",
         "required": False,
-        "description": "for a breakdown that declares it (browsers): on splits its rows by version",
+        "description": (
+            "for a breakdown that declares it (browsers, operating_systems): on splits its "
+            "rows by version"
+        ),
         "schema": {"type": "string", "enum": list(VERSIONS), "default": "off"},
     },
 }

@@ -218,6 +218,7 @@ def enrich(app: Flask, environ: Mapping[str, Any], row: dict[str, Any], is_visit
         row["platform"] = clean(agent.platform, limit(Visit, "platform"))
         row["browser"] = clean(agent.browser, limit(Visit, "browser"))
         row["version"] = clean(agent.version, limit(Visit, "version"))
+        row["os_version"] = clean(agent.os_version, limit(Visit, "os_version"))
         row["device"] = agent.device
         row["_referrer"] = clean(_header(environ, "HTTP_REFERER"), limit(Visit, "referrer_header"))
         row["_lang"] = clean(_header(environ, "HTTP_ACCEPT_LANGUAGE"), limit(Visit, "lang_header"))

@@ -52,13 +52,15 @@ BOT_FAMILIES = {"Spider", "HeadlessChrome", "PhantomJS", "Python Requests", "cur
 
 
 class Agent(NamedTuple):
-    """What a User-Agent tells: platform (OS), browser, its version, device kind, bot flag."""
+    """What a User-Agent tells: platform (OS), browser, its version, device kind, bot flag,
+    and the OS's version."""
 
     platform: str | None
     browser: str | None
     version: str | None
     device: str | None
     is_bot: bool
+    os_version: str | None = None
 
 
 class AgentParser:
@@ -101,12 +103,16 @@ class AgentParser:
         if agent and agent.major:
             version = agent.major + (f".{agent.minor}" if agent.minor else "")
         platform = os_.family if os_ and os_.family != "Other" else None
+        os_version = None
+        if platform and os_.major:
+            os_version = os_.major + (f".{os_.minor}" if os_.minor else "")
         is_bot = bool(
             (device and device.family == "Spider")
             or (browser in BOT_FAMILIES)
             or looks_like_bot(ua)
         )
-        return Agent(platform, browser, version, _device_kind(ua, device, is_bot), is_bot)
+        device_kind = _device_kind(ua, device, is_bot)
+        return Agent(platform, browser, version, device_kind, is_bot, os_version)
 
 
 def looks_like_bot(ua: str) -> bool:
