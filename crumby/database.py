@@ -390,6 +390,7 @@ class _SchemaJob:
         except SQLAlchemyError as exc:
             self.error = DatabaseError(f"database {self.url}: {describe(exc)}")
         except Exception as exc:  # noqa: BLE001 - whatever it was, the callers must hear of it
+            self.app.logger.exception("checking the tables failed")
             self.error = DatabaseError(f"database {self.url}: {type(exc).__name__}: {exc}")
         finally:
             self.done.set()

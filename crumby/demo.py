@@ -104,7 +104,7 @@ PLACES = [
 #: the versions of each platform a demo visitor may have (picked from its id: the random
 #: sequence, and so every other column, stays what it was before the OS version was kept)
 OS_VERSIONS = {
-    "Windows": ["10", "10", "11"],
+    "Windows": ["10"],  # Windows 11 still sends "Windows NT 10.0"
     "macOS": ["14.6", "15.1"],
     "iOS": ["17.6", "18.1", "18.1"],
     "Android": ["14", "15"],

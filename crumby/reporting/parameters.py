@@ -154,7 +154,7 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     "versions": Parameter(
         _resolve_versions,
-        lambda: Bound(value="off", context=False, binds={}),
+        lambda: _resolve_versions(None, None, VERSIONS[0], 0),  # type: ignore[arg-type]
         lambda connection, site: list(VERSIONS),
         f"versions={'|'.join(VERSIONS)} (default off)",
         default="off",
