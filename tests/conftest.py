@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 
 from crumby import create_app
 from crumby.extensions import db
+from crumby.ingest.writer import stop_writer
 from crumby.models import (
     ApiToken,
     Event,
@@ -153,6 +154,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     with app.app_context():
         _empty_tables()
     yield app
+    stop_writer(app)
     with app.app_context():
         db.session.remove()
         _empty_tables()

@@ -338,6 +338,7 @@ def app_on_private_server(
     from crumby import create_app
     from crumby.database import ensure_schema
     from crumby.extensions import db
+    from crumby.ingest.writer import stop_writer
     from crumby.sites import add_site
 
     server = SERVERS[kind]()
@@ -358,6 +359,7 @@ def app_on_private_server(
             db.session.commit()
         yield app, server
         server.thaw()
+        stop_writer(app)
         with app.app_context():
             db.engine.dispose()
     finally:

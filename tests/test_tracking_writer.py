@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from crumby.extensions import db
 from crumby.ingest import writer as writer_module
-from crumby.ingest.writer import StoreError, writer_for
+from crumby.ingest.writer import StoreError, stop_writer, writer_for
 from crumby.models import Event, Visit
 from crumby.sites import add_site
 
@@ -112,6 +112,32 @@ def test_an_idle_writer_stops_and_restarts_on_the_next_hit(app, client, monkeypa
     assert client.post("/visit", json={"dl": PAGE}).status_code == 204
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Visit)) == 2
+
+
+def test_a_retired_app_stops_its_writer_at_once_and_keeps_what_was_queued(app, client, monkeypatch):
+    """Whoever retires an app (a test removing its server) need not wait the idle time."""
+    writer = writer_for(app, _engine(app))
+    committing, release = threading.Event(), threading.Event()
+    original = writer_module.Writer._insert
+
+    def slow_insert(self, batch):
+        committing.set()
+        release.wait(5)
+        return original(self, batch)
+
+    monkeypatch.setattr(writer_module.Writer, "_insert", slow_insert)
+    sent = threading.Thread(target=lambda: writer.store(Visit.__table__, _row(app, "a")))
+    sent.start()
+    assert committing.wait(5)
+    stopper = threading.Thread(target=stop_writer, args=(app,))
+    stopper.start()  # asked while a batch is in hand: it is still stored
+    release.set()
+    stopper.join(5)
+    sent.join(5)
+    assert writer.thread is None and writer.connection is None
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Visit)) == 1
+    assert client.post("/visit", json={"dl": PAGE}).status_code == 204  # a new thread
 
 
 def _engine(app):
