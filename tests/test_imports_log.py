@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import os
 import random
 import re
 import subprocess
@@ -27,8 +28,8 @@ from crumby import create_app
 from crumby.cli import cli
 from crumby.database import SCHEMA_VERSION, ensure_schema
 from crumby.extensions import db
-from crumby.imports import commands
-from crumby.imports.importer import LogImporter
+from crumby.imports import commands, forked
+from crumby.imports.importer import LineReader, LogImporter, StoreFailed
 from crumby.imports.sources import open_source
 from crumby.ingest import sessions
 from crumby.ingest.salts import anonymous_id
@@ -821,7 +822,7 @@ def test_a_progress_bar_only_on_a_terminal_and_only_for_large_files(tmp_path, mo
                 assert (advance is not None) == shown
                 if advance is not None:
                     source.stream.read()
-                    advance()
+                    advance(source.position())
         finally:
             source.close()
         assert ("100%" in stream.getvalue()) == shown
@@ -845,3 +846,82 @@ def test_a_version_3_database_gets_the_import_keys_table(database_url, tmp_path)
     assert version == SCHEMA_VERSION
     with app.app_context():
         db.engine.dispose()
+
+
+# ---- reading beside storing (crumby.imports.forked) -----------------------------------------
+
+
+def _children() -> set[int]:
+    """Live (not yet reaped) processes whose parent is this one."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_lines_are_read_in_a_second_process_and_stored_in_this_one(app, site, tmp_path):
+    lines = [
+        combined(f"203.0.113.{n % 40}", T + dt.timedelta(seconds=n), f"/r{n % 9}").encode()
+        for n in range(5000)
+    ]
+    readers = tmp_path / "readers"
+    real_read = LineReader.read
+
+    def read(self, raw, source, number):
+        with readers.open("a") as out:  # the reader's pid, from whichever process reads
+            out.write(f"{os.getpid()}\n")
+        return real_read(self, raw, source, number)
+
+    with app.app_context():
+        importer = LogImporter(app, db.engine, site=site, batch=400)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(LineReader, "read", read)
+            positions: list[int] = []
+            forked.import_source(importer, iter(lines), "x", lambda: 42, positions.append)
+        done = importer.finish()
+    pids = set(readers.read_text().split())
+    assert pids and str(os.getpid()) not in pids, "lines are parsed beside the storing process"
+    assert done.lines == 5000 and done.stored == 5000
+    assert len(stored_visits(app)) == 5000
+    assert positions and set(positions) == {42}, "progress comes from the reader's position"
+    assert _children() == set(), "the reader has exited and been reaped"
+
+
+def test_a_database_that_fails_mid_import_stops_the_reader_too(app, site, tmp_path):
+    many = (
+        combined(f"198.51.100.{n % 90}", T + dt.timedelta(seconds=n), f"/f{n}").encode()
+        for n in range(200_000)  # far more than the reader may send ahead
+    )
+    with app.app_context():
+        importer = LogImporter(app, db.engine, site=site, batch=500)
+        calls = []
+
+        def refuse(rows):
+            calls.append(len(rows))
+            if len(calls) > 2:
+                raise StoreFailed("database: gone")
+            real_store(rows)
+
+        real_store = importer._store
+        importer._store = refuse  # type: ignore[method-assign]
+        with pytest.raises(StoreFailed):
+            forked.import_source(importer, many, "x", lambda: 0)
+    assert _children() == set(), "the reader was stopped and reaped"
+    assert len(stored_visits(app)) == 1000, "the two batches stored before the failure stay"
+
+
+def test_a_reader_that_dies_is_a_read_failure_not_a_hang(app, site):
+    def lines():
+        yield combined("192.0.2.1", T, "/a").encode()
+        os._exit(3)  # the reading process ends without a word
+
+    with app.app_context():
+        importer = LogImporter(app, db.engine, site=site)
+        with pytest.raises(forked.ReadStopped, match="stopped unexpectedly"):
+            forked.import_source(importer, lines(), "x", lambda: 0)
+    assert _children() == set()

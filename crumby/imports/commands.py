@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import signal
 import sys
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
+from crumby.imports.forked import ReadStopped, import_source
 from crumby.imports.formats import PARSERS
-from crumby.imports.importer import LogImporter, StoreFailed, Summary, import_lines
+from crumby.imports.importer import LogImporter, StoreFailed, Summary
 from crumby.imports.sources import Source, open_source, read_lines
 from crumby.sites import SiteInfo, find_site
 
@@ -114,10 +114,11 @@ def _import_all(importer: LogImporter, sources: list[Source]) -> tuple[str | Non
     for source in sources:
         try:
             with _progress(source) as progress:
-                import_lines(importer, read_lines(source.stream), source.name, progress)
+                lines = read_lines(source.stream)
+                import_source(importer, lines, source.name, source.position, progress)
         except StoreFailed as exc:
             return str(exc), False
-        except (OSError, EOFError, zlib.error) as exc:
+        except ReadStopped as exc:
             # a damaged or truncated .gz: what came before the damage is imported
             return f"{source.name}: cannot read further: {exc}", True
     return None, True
@@ -132,8 +133,7 @@ def _progress(source: Source) -> Iterator[Any]:
     with click.progressbar(length=source.size, label=source.name, file=sys.stderr) as bar:
         done = [0]
 
-        def advance() -> None:
-            position = source.position()
+        def advance(position: int) -> None:
             bar.update(position - done[0])
             done[0] = position
 

@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +83,14 @@ class Summary:
     malformed: int = 0
     #: (source, line number, reason) of the first EXAMPLES malformed lines
     examples: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def merge(self, other: Summary) -> None:
+        """Add the counts of ``other`` (the lines another process read) to these."""
+        self.lines += other.lines
+        self.stored += other.stored
+        self.skipped.update(other.skipped)
+        self.malformed += other.malformed
+        self.examples.extend(other.examples[: EXAMPLES - len(self.examples)])
 
     def describe(self) -> list[str]:
         """The summary as printed by ``crumby ingest-log``."""
@@ -163,41 +170,32 @@ class Cache:
                 cache.clear()
 
 
-class LogImporter:
-    """Turns lines into visits and stores them through the app's ingest pipeline.
+class LineReader:
+    """Turns log lines into visit rows, as a tracker hit would have them; no database.
 
     ``site`` (from ``--site``) stores every line under that site; without it a
-    line's ``host`` decides, through the pipeline's site lookup (``www.``
-    folded; an unregistered host is skipped as ``unknown_site``).
+    line's ``host`` decides, through the pipeline's site lookup. The counts of
+    what was read (lines, skipped before storing, malformed) go to ``summary``.
     """
 
     def __init__(
         self,
         app: Flask,
-        engine: Engine,
         *,
         site: SiteInfo | None = None,
         parser: Parser = PARSERS["auto"],
         scheme: str = "https",
-        batch: int = BATCH,
-        retry_waits: tuple[float, ...] = RETRY_WAITS,
     ) -> None:
         self.app = app
-        self.engine = engine
         self.site = site
         self.parser = parser
         self.scheme = scheme
-        self.batch = batch
-        self.retry_waits = retry_waits
         self.summary = Summary()
-        self.pipeline: Pipeline = pipeline_for(app, engine)
-        self.buffer: list[dict[str, Any]] = []
         self.occurrences = Occurrences()
         self.source: str | None = None
         self.anonymize = bool(app.config.get("ANONYMIZE_IP"))
         self.cache = Cache()
         self.site_host = site.host if site is not None else ""
-        self.turns = WriteTurns.for_engine(engine)
         self.uri_size = limit(Visit, "doc_uri")
         self.referrer_size = limit(Visit, "referrer")
         self.sizes = {
@@ -205,45 +203,50 @@ class LogImporter:
             for key in ("platform", "browser", "version", "os_version", *geo.GEO_COLUMNS)
         }
 
-    # ---- one line ---------------------------------------------------------------------------
-
-    def add(self, raw: bytes, source: str, number: int) -> None:
-        """Read one line (without its newline); store the buffer when a batch is full."""
+    def read(self, raw: bytes, source: str, number: int) -> dict[str, Any] | None:
+        """The row of one line (without its newline), or None for a line that is not stored."""
         summary = self.summary
         summary.lines += 1
         if len(raw) > LINE_MAX:
             self._malformed(source, number, f"line longer than {LINE_MAX} bytes")
-            return
+            return None
         text = raw.decode("utf-8", "replace").strip()
         if not text:
             summary.skipped["blank"] += 1
-            return
+            return None
         try:
             request = self.parser(text)
         except Malformed as exc:
             self._malformed(source, number, str(exc))
-            return
+            return None
         reason = self._skip_reason(request)
         if reason is not None:
             summary.skipped[reason] += 1
-            return
+            return None
         row = self._row(request)
         if row is None:
             summary.skipped["bot"] += 1
-            return
+            return None
         if source != self.source:  # occurrences count within one file
             self.source, self.occurrences = source, Occurrences()
         digest = hashlib.blake2b(raw, digest_size=16).digest()
         seen = self.occurrences.count(digest, request.time)
         row["import_key"] = digest + seen.to_bytes(4, "big")
-        self.buffer.append(row)
-        if len(self.buffer) >= 2 * self.batch:
-            self.flush()
+        return row
 
     def reject(self, source: str, number: int, reason: str) -> None:
-        """Count a line that never got as far as ``add`` (a datagram without a log line)."""
+        """Count a line that never got as far as ``read`` (a datagram without a log line)."""
         self.summary.lines += 1
         self._malformed(source, number, reason)
+
+    def trim(self) -> None:
+        """Keep the caches bounded (``Cache.trim``); called after each batch of lines."""
+        self.cache.trim(geo.reader_for(self.app))
+
+    def take_summary(self) -> Summary:
+        """The counts since the last call, leaving fresh ones (for another process to add up)."""
+        summary, self.summary = self.summary, Summary()
+        return summary
 
     def _malformed(self, source: str, number: int, reason: str) -> None:
         self.summary.malformed += 1
@@ -346,6 +349,58 @@ class LogImporter:
         place["ip"] = stored[:45] if stored else None
         return place
 
+
+class LogImporter:
+    """Stores the rows of log lines through the app's ingest pipeline, in time order.
+
+    Lines come in one at a time (``add``, from the syslog listener or a
+    test) or as rows a ``LineReader`` made elsewhere (``take``, from the
+    reading process of ``crumby.imports.forked``).
+    """
+
+    def __init__(
+        self,
+        app: Flask,
+        engine: Engine,
+        *,
+        site: SiteInfo | None = None,
+        parser: Parser = PARSERS["auto"],
+        scheme: str = "https",
+        batch: int = BATCH,
+        retry_waits: tuple[float, ...] = RETRY_WAITS,
+    ) -> None:
+        self.app = app
+        self.engine = engine
+        self.reader = LineReader(app, site=site, parser=parser, scheme=scheme)
+        self.batch = batch
+        self.retry_waits = retry_waits
+        self.pipeline: Pipeline = pipeline_for(app, engine)
+        self.buffer: list[dict[str, Any]] = []
+        self.turns = WriteTurns.for_engine(engine)
+
+    @property
+    def summary(self) -> Summary:
+        """What happened to the lines so far: the reader's counts and what was stored."""
+        return self.reader.summary
+
+    # ---- lines ------------------------------------------------------------------------------
+
+    def add(self, raw: bytes, source: str, number: int) -> None:
+        """Read one line (without its newline); store the buffer when a batch is full."""
+        row = self.reader.read(raw, source, number)
+        if row is not None:
+            self.take([row])
+
+    def reject(self, source: str, number: int, reason: str) -> None:
+        """Count a line that never got as far as ``add`` (a datagram without a log line)."""
+        self.reader.reject(source, number, reason)
+
+    def take(self, rows: list[dict[str, Any]]) -> None:
+        """Rows read from lines; stored once two batches are buffered (see ``flush``)."""
+        self.buffer.extend(rows)
+        if len(self.buffer) >= 2 * self.batch:
+            self.flush()
+
     # ---- storing ----------------------------------------------------------------------------
 
     def flush(self, everything: bool = False) -> None:
@@ -360,7 +415,7 @@ class LogImporter:
             rows = self.buffer[: self.batch]
             self._store(rows)
             del self.buffer[: self.batch]
-        self.cache.trim(geo.reader_for(self.app))
+        self.reader.trim()
 
     def finish(self) -> Summary:
         """Store everything still buffered; the summary of the whole import."""
@@ -414,20 +469,3 @@ def _page_path(path: str, whole: bool) -> str | None:
 
 def _time(row: dict[str, Any]) -> dt.datetime:
     return row["datetime"]
-
-
-def import_lines(
-    importer: LogImporter,
-    lines: Iterator[bytes],
-    source: str,
-    progress: Callable[[], None] | None = None,
-    every: int = 2000,
-) -> None:
-    """Feed numbered lines to ``importer``; ``progress`` is called every ``every`` lines."""
-    number = 0
-    for number, raw in enumerate(lines, 1):
-        importer.add(raw, source, number)
-        if progress is not None and number % every == 0:
-            progress()
-    if progress is not None and number % every:
-        progress()
