@@ -86,6 +86,19 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"crumby test databases: {', '.join(BACKENDS)}"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``one_database`` checks what no database changes (a page's own behaviour
+    in the browser, the tracker's requests): it runs on the first selected database only."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "one_database"
+    ):
+        # as a parametrize mark, which takes precedence over the fixture's own params
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("database_url", BACKENDS[:1], indirect=True, scope="session")
+        )
+
+
 def _server_database(backend: str) -> Iterator[str]:
     """Create a uniquely named database on the server and drop it afterwards."""
     admin_url = sa.engine.make_url(SERVER_URLS[backend])

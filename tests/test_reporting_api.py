@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from crumby import accounts, clock, create_app, ingest
 from crumby.extensions import db
+from crumby.ingest.writer import stop_writer
 from crumby.models import User, Visit
 from crumby.reporting.discovery import BUILTIN_FOLDER
 from crumby.reporting.filters import NAMES as FILTER_NAMES
@@ -400,6 +401,7 @@ def test_a_report_hands_its_connection_back_as_it_found_it(database_url, tmp_pat
     # the hit is the registered site's, so it really is written through the same pool
     hit = {"dl": f"https://{rd.HOST}/after-report"}
     assert one.test_client().post("/visit", json=hit).status_code == 204
+    stop_writer(one)  # the writer keeps its connection while hits come; the pool has one
     with one.app_context():
         stored = db.session.scalar(
             select(func.count()).select_from(Visit).where(Visit.doc_path == "/after-report")

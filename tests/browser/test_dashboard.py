@@ -246,6 +246,7 @@ def test_changing_the_range_updates_every_report_without_reloading(served, traff
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_a_bookmarked_range_opens_as_it_was_shared(served, traffic, page):
     start, end = TODAY - dt.timedelta(days=13), TODAY - dt.timedelta(days=7)
     open_dashboard(page, f"{served.url}/?from={start}&to={end}")
@@ -258,6 +259,7 @@ def test_a_bookmarked_range_opens_as_it_was_shared(served, traffic, page):
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_an_impossible_range_is_explained_not_crashed(served, traffic, page):
     for bad, words in [
         ("from=2026-02-30&to=2026-03-01", "2026-02-30"),
@@ -393,6 +395,7 @@ def test_hostile_strings_in_every_tracked_field_stay_text(app, served, page):
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_screenshots_at_desktop_and_phone_width(served, traffic, page):
     log_in(page, served)
     open_dashboard(page, served.url + "/?days=30")
@@ -413,6 +416,7 @@ def test_screenshots_at_desktop_and_phone_width(served, traffic, page):
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_the_range_picker_is_reachable_by_keyboard(served, traffic, page):
     open_dashboard(page, served.url + "/?days=30")
     reached = []
@@ -444,6 +448,7 @@ CONTRAST_SELECTORS = [
 ]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_text_has_readable_contrast_in_both_colour_schemes(served, traffic, page, scheme):
     page.emulate_media(color_scheme=scheme)
@@ -454,6 +459,7 @@ def test_text_has_readable_contrast_in_both_colour_schemes(served, traffic, page
     assert low == {}, ratios
 
 
+@pytest.mark.one_database
 def test_a_wrong_password_is_refused_with_a_message(served, page):
     page.goto(served.url + "/login")
     page.fill("#username", "owner")
@@ -467,6 +473,7 @@ def test_a_wrong_password_is_refused_with_a_message(served, page):
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_an_expired_session_says_so_on_the_private_reports(served, traffic, page):
     log_in(page, served)
     open_dashboard(page, served.url + "/?days=7")

@@ -96,6 +96,7 @@ def test_today_is_charted_per_local_hour_with_the_running_hour_dotted(server, pa
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_long_ranges_offer_weeks_and_months_kept_in_the_url(server, page):
     open_dashboard(page, server.url + "/?days=365")
     page.evaluate("window.__same_page = true")
@@ -191,6 +192,7 @@ def test_right_now_counts_a_visit_from_another_tab_within_ten_seconds(tracked, b
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_a_hidden_page_does_not_poll(tracked, page):
     crumby, _site = tracked
     open_dashboard(page, crumby.url + "/")

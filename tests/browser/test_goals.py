@@ -101,6 +101,7 @@ def test_a_goal_and_a_funnel_made_in_the_page_count_the_hits_cmb_js_sends(
     assert page.js_errors == []
 
 
+@pytest.mark.one_database
 def test_without_a_funnel_its_card_says_how_to_add_one_once(app, live_server, shop, page):
     crumby = live_server.url
     log_in(page, live_server)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crumby import accounts
 from tests.browser.conftest import screenshot
 
 PASSWORD = "browser-password-1"
 
 
+@pytest.mark.one_database
 def test_login_through_the_form_follows_next_and_logs_out(app, live_server, page):
     with app.app_context():
         accounts.add_user("carol", PASSWORD)

@@ -17,7 +17,9 @@ from crumby.sites import add_site
 from tests.browser import test_tracker
 from tests.browser.test_tracker import settle, wait_for_rows
 
-pytestmark = pytest.mark.browser
+# what the tracker sends does not depend on the database; the events' storage is tested on
+# every database by tests/test_tracking_endpoints.py
+pytestmark = [pytest.mark.browser, pytest.mark.one_database]
 
 #: the fixture of test_tracker: a German desktop Chrome with a 1920x1080 screen
 visitor = test_tracker.visitor
