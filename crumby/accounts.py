@@ -8,6 +8,7 @@ that much entropy and keeps each authenticated API call cheap.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -24,8 +25,15 @@ MAX_USERNAME = 80
 #: ``last_used_at`` is written at most this often per token, so that a script sending
 #: many requests does not turn each into a write
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
-#: checked against when a username is unknown, so both failures take the same time
-_DUMMY_HASH = generate_password_hash("crumby-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when a username is unknown, so both failures take the same time.
+
+    Made on first use, not at import: a hash costs about 0.1 s, which every
+    command-line start would otherwise pay."""
+    return generate_password_hash("crumby-dummy-password")
 
 
 class AccountError(ValueError):
@@ -98,7 +106,7 @@ def check_login(username: str, password: str) -> User | None:
     """The user if the password matches; about the same time whether or not they exist."""
     user = find_user(username) if username else None
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     return user if check_password_hash(user.password, password or "") else None
 
