@@ -1,14 +1,18 @@
 """From access-log lines to stored visits: filter, enrich, order, hand to the ingest pipeline.
 
-``LogImporter.add`` takes one raw line at a time (from a file, stdin or a
-syslog datagram). A line becomes a visit row the way a tracker hit does
-(``crumby.tracking``'s helpers: User-Agent facts, GeoIP, ANONYMIZE_IP, the
-anonymous daily visitor id), or is counted as malformed or skipped by
-reason. Rows wait in a buffer and go to ``crumby.ingest``'s pipeline in
-batches, oldest first, each batch in one transaction: a log is nearly in
-time order (a server writes a line when a request ends, so a slow request
-lands a little late), and sorting a window of rows before the older half
-is stored lets sessions stitch as if the hits had come in live.
+A ``LineReader`` turns one raw line at a time (from a file, stdin or a
+syslog datagram) into a visit row the way a tracker hit does
+(``crumby.tracking``'s helpers: User-Agent facts, GeoIP, ANONYMIZE_IP; the
+pipeline adds the anonymous daily visitor id), or counts it as malformed or
+skipped by reason. A ``LogImporter`` stores the rows: ``add`` reads a line
+with its own reader (the syslog listener), ``take`` accepts rows read
+elsewhere (``crumby ingest-log`` reads in a second process,
+``crumby.imports.forked``). Rows wait in a buffer and go to
+``crumby.ingest``'s pipeline in batches, oldest first, each batch in one
+transaction: a log is nearly in time order (a server writes a line when a
+request ends, so a slow request lands a little late), and sorting a window
+of rows before the older half is stored lets sessions stitch as if the hits
+had come in live.
 
 Each row carries an ``import_key`` hint: a hash of the raw line and how
 often the same line came before it in this file. The pipeline turns it into
