@@ -296,6 +296,28 @@ def _os_versions(connection: Connection) -> None:
     _add_columns(connection, "visits", ["os_version"])
 
 
+def _event_sessions(connection: Connection) -> None:
+    """Each event carries its page path and its session's attributes (filters on events).
+
+    ``events.doc_path`` and ``events.entry_*`` are added; paths are filled in
+    chunks of rows, the attributes visitor by visitor (``reattribute_all``).
+    """
+    from crumby.ingest.eventsessions import reattribute_all
+    from crumby.ingest.sessions import ENTRY_COLUMNS
+
+    events = db.metadata.tables["events"]
+    _add_columns(connection, "events", ["doc_path", *ENTRY_COLUMNS])
+    _fill_in_chunks(
+        connection,
+        events,
+        (events.c.doc_uri,),
+        lambda uri: {"_path": models.url_path(uri)},
+        {"doc_path": bindparam("_path")},
+        None,
+    )
+    reattribute_all(connection)
+
+
 #: each step upgrades version N to N+1; a fresh database is created at the newest
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v2_hosts_and_sessions,
@@ -308,6 +330,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _session_attributes,
     _share_links,
     _os_versions,
+    _event_sessions,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

@@ -226,6 +226,24 @@ class Event(db.Model):
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     value: Mapped[str | None] = mapped_column(String(1024))
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    #: doc_uri's path (``url_path``): the page the event was sent from
+    doc_path: Mapped[str | None] = mapped_column(String(2048))
+    #: the attributes of the visitor's session the event falls in (its newest view at most
+    #: 30 minutes before it), copied by the ingest pipeline (``crumby.ingest.eventsessions``)
+    #: as ``Visit`` carries them, so that a filter narrows events with no join; all NULL
+    #: for an event outside any session (no view before it, or an app event without one)
+    entry_page: Mapped[str | None] = mapped_column(String(2048))
+    entry_source: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
+    entry_utm_source: Mapped[str | None] = mapped_column(String(255))
+    entry_utm_medium: Mapped[str | None] = mapped_column(String(255))
+    entry_utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    entry_country: Mapped[str | None] = mapped_column(String(2))
+    entry_region: Mapped[str | None] = mapped_column(String(128))
+    entry_city: Mapped[str | None] = mapped_column(String(128))
+    entry_browser: Mapped[str | None] = mapped_column(String(64))
+    entry_os: Mapped[str | None] = mapped_column(String(64))
+    entry_device: Mapped[str | None] = mapped_column(String(16))
+    entry_language: Mapped[str | None] = mapped_column(String(35))
 
 
 #: goal and funnel names: short labels a person types

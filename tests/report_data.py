@@ -91,17 +91,26 @@ def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
                 cid = f"c{rng.randint(1, 12)}"
                 start = dt.datetime.combine(day, dt.time(rng.randint(0, 22), rng.randint(0, 59)))
                 when = start
+                views = []
                 for _ in range(rng.randint(1, 5)):  # a session: gaps up to 40 minutes
-                    out.visits.append(_visit(rng, cid, when))
+                    views.append(_visit(rng, cid, when))
                     when += dt.timedelta(minutes=rng.choice([1, 5, 29, 30, 31, 40]))
-                if n == 0:
+                out.visits.extend(views)
+                if n == 0:  # sent from the last view, maybe in a later session than the click
                     out.events.append(
-                        {"cid": cid, "datetime": start, "name": "signup", "value": "plan-a"}
+                        {
+                            "cid": cid,
+                            "datetime": views[-1]["datetime"],
+                            "doc_uri": views[-1]["doc_uri"],
+                            "name": "signup",
+                            "value": "plan-a",
+                        }
                     )
                 out.events.append(
                     {
                         "cid": cid,
                         "datetime": start,
+                        "doc_uri": views[0]["doc_uri"],
                         "name": "click",
                         "value": rng.choice(["a", None]),
                     }
@@ -119,6 +128,16 @@ def build_seed(now: dt.datetime, seed: int = 7) -> Seed:
     out.visits.append(_visit(rng, "edge", after))
     out.visits.append(_visit(rng, "edge", first - dt.timedelta(seconds=1)))
     out.events.append({"cid": "edge", "datetime": after, "name": "late", "value": None})
+    # an event outside any session: its visitor has no view on the site
+    out.events.append(
+        {
+            "cid": "c97",
+            "datetime": first + dt.timedelta(hours=6),
+            "doc_uri": SITE + "/pricing",
+            "name": "click",
+            "value": "app",
+        }
+    )
     # a session that starts late on the last day and goes on past midnight is the range's,
     # and no bounce, though its second view is outside the range
     late = dt.datetime.combine(T1, dt.time(23, 50))
@@ -476,6 +495,41 @@ def matches(row: dict, filters: dict, entries: dict[int, dict], whole: bool = Fa
     return True
 
 
+def event_session(event: dict, seed: Seed, entries: dict[int, dict]) -> dict | None:
+    """The entry view of the session an event falls in: that of its visitor's newest view at
+    most 30 minutes before it (or at the same instant), or None."""
+    before = [
+        r
+        for r in seed.visits
+        if r["cid"] == event["cid"]
+        and dt.timedelta(0) <= event["datetime"] - r["datetime"] <= dt.timedelta(minutes=30)
+    ]
+    if not before:
+        return None
+    return entries[id(max(before, key=lambda r: r["datetime"]))]
+
+
+def event_matches(event: dict, filters: dict, seed: Seed, entries: dict[int, dict]) -> bool:
+    """Whether an event passes every filter: ``page`` on the page it was sent from, the rest
+    on its session's entry view (None outside any session)."""
+    entry = event_session(event, seed, entries) if filters else None
+    for name, value in filters.items():
+        if name == "page":
+            have = path(event.get("doc_uri"))
+        elif entry is None:
+            have = None
+        elif name in VIEW_ATTRIBUTES:
+            have = VIEW_ATTRIBUTES[name](entry)
+        else:
+            have = SESSION_ATTRIBUTES[name](entry)
+        want = None if value == "(none)" else value
+        if name == "language" and want is not None:
+            want = "".join(c.lower() if "A" <= c <= "Z" else c for c in want)
+        if have != want:
+            return False
+    return True
+
+
 def expect(
     name: str,
     seed: Seed,
@@ -623,8 +677,7 @@ def expect(
         return [[p, len({r["cid"] for r in recent if path(r["doc_uri"]) == p})] for p in pages]
     if name == "private/events":
         events = in_range(seed.events, t0, t1, zone)
-        if filters:  # the events of visitors with a matching view in the range
-            events = [e for e in events if e["cid"] in {r["cid"] for r in rows}]
+        events = [e for e in events if event_matches(e, filters, seed, entries)]
         counts = Counter((e["name"], e["value"] or "") for e in events)
         return [
             [*k, n, len({e["cid"] for e in events if (e["name"], e["value"] or "") == k})]

@@ -472,7 +472,7 @@ def test_export_narrows_to_a_site_a_visitor_and_the_sites_local_days(pinned, run
         result = runner.invoke(cli, ["export", *args])
         assert result.exit_code == 0, result.output
         return [
-            (r["type"], r["site"], r["cid"], r.get("doc_path") or r["name"])
+            (r["type"], r["site"], r["cid"], r["name"] if r["type"] == "event" else r["doc_path"])
             for r in jsonl(result.output)
         ]
 

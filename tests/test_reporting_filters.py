@@ -177,7 +177,7 @@ def test_a_template_may_read_the_active_filters_as_a_mapping():
 
 
 def test_an_unknown_reading_is_a_template_error():
-    with pytest.raises(ValueError, match="views, sessions or visitors"):
+    with pytest.raises(ValueError, match="views, sessions, events or visitors"):
         _rendered("{{ filters('v', by='pages') }}", {})
 
 
@@ -709,11 +709,9 @@ def _goal_filtered_seed(seed: rd.Seed, case: dict) -> tuple[rd.Seed, rd.Seed]:
             row.setdefault(key, None)
     entries = rd.entry_views(seed)
     views = [r for r in seed.visits if r["is_bot"] or rd.matches(r, case, entries)]
-    from tests import goal_data as gd
-
-    # events count for visitors with a matching view in the range
-    cids = {r["cid"] for r in rd.in_range(views, gd.T0, gd.T1, gd.ZONE)}
-    goals = rd.Seed(visits=views, events=[e for e in seed.events if e["cid"] in cids])
+    # events count by the page they were sent from and the session they fall in
+    events = [e for e in seed.events if rd.event_matches(e, case, seed, entries)]
+    goals = rd.Seed(visits=views, events=events)
     whole = [r for r in seed.visits if r["is_bot"] or rd.matches(r, case, entries, whole=True)]
     return goals, rd.Seed(visits=whole, events=seed.events)
 

@@ -430,6 +430,11 @@ def test_a_version_1_database_moves_to_a_site_per_host_on_first_use(other_databa
             ).order_by(Visit.id)
         ).all()
         event_sites = conn.scalars(sa.text("SELECT site_id FROM events ORDER BY id")).all()
+        event_sessions = conn.execute(
+            sa.text(
+                "SELECT doc_path, entry_page, entry_source, entry_browser FROM events ORDER BY id"
+            )
+        ).all()
         indexes = {table: _indexes(conn, table) for table in ("visits", "events")}
     # a site per host, www. folded: UTC and private (contract section 5)
     assert [(s.host, s.timezone, s.public) for s in sites] == [
@@ -449,6 +454,12 @@ def test_a_version_1_database_moves_to_a_site_per_host_on_first_use(other_databa
         (blog, "/", "blog.example", None, T + _minutes(99), 1, 0.0),
     ]
     assert event_sites == [shop, blog, blog]
+    # each event has its page's path and the attributes of the session it falls in
+    assert [tuple(row) for row in event_sessions] == [
+        ("/cart", "/cart", "(direct)", "Firefox"),
+        ("/", "/", "(direct)", "Firefox"),
+        (None, "/c", "search.example", "Firefox"),
+    ]
     # reports' indexes lead with the site; version 1's are gone
     for table, wanted in NEW_INDEXES.items():
         assert {name: indexes[table].get(name) for name in wanted} == wanted

@@ -19,7 +19,9 @@ them. Each step has one job, in this order:
 6. ``count_bots``: bots are stored flagged and counted under ``bot``;
 7. ``stitch``: each visit's place in its visitor's session on its site, and
    the time until the next view (``next_gap``) of the view each one continues;
-8. ``insert``: one ``executemany`` per table.
+8. ``attribute_events``: each event takes the attributes of the session it
+   falls in (``crumby.ingest.eventsessions``);
+9. ``insert``: one ``executemany`` per table.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -42,6 +44,7 @@ from sqlalchemy.engine import Engine
 
 from crumby import clock
 from crumby.ingest.counters import Counters, counters_for
+from crumby.ingest.eventsessions import attribute_batch
 from crumby.ingest.salts import Salts, anonymous_id
 from crumby.ingest.sessions import stitch_batch
 from crumby.models import Event, ImportKey, Visit, url_host, url_path, utcnow
@@ -105,7 +108,10 @@ def drop_dnt(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def derive(pipeline: Pipeline, batch: Batch) -> None:
-    """Page host and path and referrer host of each visit, unless given."""
+    """Page host and path and referrer host of each visit, and each event's page path."""
+    for row in batch.events:
+        if row.get("doc_path") is None:
+            row["doc_path"] = url_path(row.get("doc_uri"))
     for row in batch.visits:
         uri = row.get("doc_uri")
         if row.get("doc_host") is None:
@@ -234,6 +240,12 @@ def stitch(pipeline: Pipeline, batch: Batch) -> None:
         stitch_batch(batch.connection, batch.visits)
 
 
+def attribute_events(pipeline: Pipeline, batch: Batch) -> None:
+    """Events carry their session's attributes, read against the views stitched before."""
+    if batch.events:
+        attribute_batch(batch.connection, batch.events, batch.visits)
+
+
 def insert(pipeline: Pipeline, batch: Batch) -> None:
     """One executemany per table (the driver's own, ``insert_rows``)."""
     for table, rows in ((VISITS, batch.visits), (EVENTS, batch.events)):
@@ -250,6 +262,7 @@ STEPS: tuple[Step, ...] = (
     skip_duplicates,
     count_bots,
     stitch,
+    attribute_events,
     insert,
 )
 

@@ -7,7 +7,9 @@ Both keep what is derived from the rows right (contract section 11):
   visitors on the same sites are re-stitched (``restitch_visitors``), so the
   first view left of a session becomes its entry. ``forget`` removes a
   visitor entirely, so nobody else's sessions change; ``prune`` cuts
-  sessions that span its cut-off, and only those visitors are re-stitched.
+  sessions that span its cut-off, and only those visitors are re-stitched,
+  and their events take their sessions' new attributes
+  (``crumby.ingest.eventsessions``).
 - **Cached reports.** Every site that lost rows gets a new ``data_version``,
   which is part of the report cache's keys: no answer computed before the
   deletion is served after it.
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Connection, Table, delete, select, update
 
+from crumby.ingest.eventsessions import reattribute
 from crumby.ingest.sessions import SESSION_TIMEOUT, restitch_visitors
 from crumby.models import Event, Site, Visit
 
@@ -61,7 +64,9 @@ def prune(connection: Connection, before: dt.datetime, chunk: int = CHUNK) -> De
     for site_id in _site_ids(connection):
         events = _delete(connection, EVENTS, _older(EVENTS, site_id, before), chunk, commit=True)
         visits = _delete(connection, VISITS, _older(VISITS, site_id, before), chunk, commit=True)
-        restitched = restitch_visitors(connection, _cut_sessions(connection, site_id, before))
+        cut = _cut_sessions(connection, site_id, before)
+        restitched = restitch_visitors(connection, cut)
+        reattribute(connection, cut)
         if visits or events or restitched:
             _new_data_version(connection, site_id)
             done.sites.add(site_id)

@@ -16,7 +16,7 @@ Values reach SQL only as bound parameters (``:f_country``), never as text.
 
 Query templates call ``filters(alias)`` (a ``FilterHelper``), which renders
 `` AND ...`` for the active filters or nothing; see ``FilterHelper.__call__``
-for its three readings (views, sessions, visitors).
+for its four readings (views, sessions, events, visitors).
 """
 
 from __future__ import annotations
@@ -61,6 +61,17 @@ ENTRY_OF_VIEW = {
     "region": "entry_region",
     "city": "entry_city",
 }
+#: for each reading of ``filters(alias, by=...)`` that compares a row's own columns: filter
+#: name -> the column of ``alias`` it compares. Events carry their page's path and their
+#: session's attributes (``crumby.ingest.eventsessions``): a view filter other than
+#: ``page`` reads where the session began, as for whole sessions
+COLUMNS = {
+    "views": {**VIEW_FILTERS, **SESSION_FILTERS},
+    "sessions": {**ENTRY_OF_VIEW, **SESSION_FILTERS},
+    "events": {**ENTRY_OF_VIEW, "page": "doc_path", **SESSION_FILTERS},
+}
+#: every reading, the three above and ``visitors``
+READINGS = (*COLUMNS, "visitors")
 #: every filter parameter, in the order answers list them
 NAMES = (*VIEW_FILTERS, *SESSION_FILTERS)
 #: what each filter matches, for README and the /api page
@@ -198,33 +209,38 @@ class FilterHelper(Mapping[str, str]):
         session's entry view (``page`` as its entry page, ``country`` as the
         country it began in, ...), so that a session is in or out as a whole.
 
+        ``by="events"``: ``alias`` is an ``events`` row, checked on the page it
+        was sent from (``page``) and on the attributes of the session it falls
+        in (the others, read as ``by="sessions"`` reads them). An event outside
+        any session matches only ``(none)``.
+
         ``by="visitors"``: ``alias`` is any row with a visitor id (``cid``) and
-        a site, such as an ``events`` row: it counts when its visitor has a
-        page view in the report's range that matches every filter.
+        a site: it counts when its visitor has a page view in the report's
+        range that matches every filter (a subquery over the range's views:
+        slower than the others, for tables that carry no attributes).
         """
-        if by not in ("views", "sessions", "visitors"):
-            raise ValueError(f"filters(..., by=...) takes views, sessions or visitors, not {by!r}")
+        if by not in READINGS:
+            raise ValueError(
+                f"filters(..., by=...) takes {', '.join(READINGS[:-1])} or {READINGS[-1]},"
+                f" not {by!r}"
+            )
         self.used = True
         if not self._filters:
             return ""
         alias = expr(alias)
         if by == "visitors":
-            inner = self._conditions("fv", "views")
+            inner = self._conditions("fv", COLUMNS["views"])
             return (
                 f" AND {alias}.cid IN (SELECT fv.cid FROM visits fv WHERE fv.site_id = :site_id"
                 f" AND fv.datetime >= :t0 AND fv.datetime < :t1_next AND fv.is_bot = FALSE"
                 f" AND {inner})"
             )
-        return " AND " + self._conditions(alias, by)
+        return " AND " + self._conditions(alias, COLUMNS[by])
 
-    def _conditions(self, alias: str, by: str) -> str:
+    def _conditions(self, alias: str, columns: Mapping[str, str]) -> str:
         parts = []
         for name, value in self._filters.items():
-            if by == "sessions":
-                column = ENTRY_OF_VIEW.get(name) or SESSION_FILTERS[name]
-            else:
-                column = VIEW_FILTERS.get(name) or SESSION_FILTERS[name]
-            target = f"{alias}.{column}"
+            target = f"{alias}.{columns[name]}"
             if value == NONE:
                 parts.append(f"{target} IS NULL")
                 continue

@@ -8,7 +8,7 @@
 -- 'event' matches events.name, kind 'page' matches visits.doc_path. Every goal gets a row,
 -- also at zero. The site's visitors are the visitor ids with a page view or an event in the
 -- range, so that the rate stays a fraction from 0 to 1 when an event comes without a view.
--- Filters narrow the views, and events to the visitors with a matching view (by="visitors"),
+-- Filters narrow the views, and the events by their page and their session (by="events"),
 -- in the goals and in the site's visitors alike, so the rate stays a fraction.
 WITH reached AS (
     SELECT g.id AS goal_id, v.cid AS cid
@@ -23,7 +23,7 @@ WITH reached AS (
     JOIN events e ON e.name = g.target
     WHERE g.site_id = :site_id AND g.kind = 'event'
       AND e.site_id = :site_id AND e.datetime >= :t0 AND e.datetime < :t1_next AND e.is_bot = FALSE
-      {{- filters("e", by="visitors") }}
+      {{- filters("e", by="events") }}
 ),
 everyone AS (
     SELECT COUNT(DISTINCT a.cid) AS visitors
@@ -36,7 +36,7 @@ everyone AS (
         SELECT e.cid AS cid
         FROM events e
         WHERE e.site_id = :site_id AND e.datetime >= :t0 AND e.datetime < :t1_next AND e.is_bot = FALSE
-          {{- filters("e", by="visitors") }}
+          {{- filters("e", by="events") }}
     ) a
 )
 SELECT g.name AS goal,
