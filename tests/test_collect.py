@@ -339,7 +339,10 @@ def test_uip_and_ua_are_used_with_a_token(app, client, tokens, form, token):
         reference(app, client, "/visit", VISIT, **seen),
         reference(app, client, "/visit", {k: v for k, v in VISIT.items() if k != "cid"}, **seen),
     ]
+    # the event falls in the session of the page view before it, and carries its attributes
+    send(client, "get", "/visit", VISIT, **seen)
     expected_event = reference(app, client, "/event", EVENT_HIT, **seen)
+    assert expected_event["entry_source"] == "search.example"
     assert expected[0]["ip"] == "203.0.113.0" and expected[0]["browser"] == "Firefox Mobile"
     assert expected[0]["is_bot"] is False and expected[1]["cid"].startswith("anon-")
     send(client, form, "/collect", {**PAGEVIEW, **OVERRIDES}, headers=auth)
