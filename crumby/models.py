@@ -128,8 +128,38 @@ class Site(db.Model):
     data_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
 
 
-class Visit(db.Model):
-    """One page view, as recorded by cmb.js and enriched by the server."""
+#: ``sort_order`` of columns kept after a table's own (``SessionAttributes``)
+LAST = 100
+
+
+class SessionAttributes:
+    """The attributes of a session, those of its entry view, carried by every row of it.
+
+    Views (``Visit``) and events (``Event``) both store them, so that a report
+    filter on where a session came from (its entry page, source, campaign) or
+    where and on what it began is a comparison on the row a report reads.
+    """
+
+    entry_page: Mapped[str | None] = mapped_column(String(2048), sort_order=LAST)
+    entry_source: Mapped[str | None] = mapped_column(String(HOST_LENGTH), sort_order=LAST)
+    entry_utm_source: Mapped[str | None] = mapped_column(String(255), sort_order=LAST)
+    entry_utm_medium: Mapped[str | None] = mapped_column(String(255), sort_order=LAST)
+    entry_utm_campaign: Mapped[str | None] = mapped_column(String(255), sort_order=LAST)
+    entry_country: Mapped[str | None] = mapped_column(String(2), sort_order=LAST)
+    entry_region: Mapped[str | None] = mapped_column(String(128), sort_order=LAST)
+    entry_city: Mapped[str | None] = mapped_column(String(128), sort_order=LAST)
+    entry_browser: Mapped[str | None] = mapped_column(String(64), sort_order=LAST)
+    entry_os: Mapped[str | None] = mapped_column(String(64), sort_order=LAST)
+    entry_device: Mapped[str | None] = mapped_column(String(16), sort_order=LAST)
+    entry_language: Mapped[str | None] = mapped_column(String(35), sort_order=LAST)
+
+
+class Visit(SessionAttributes, db.Model):
+    """One page view, as recorded by cmb.js and enriched by the server.
+
+    Its session's attributes (``SessionAttributes``) are copied from the
+    session's entry view when it is stitched (``crumby.ingest.sessions``).
+    """
 
     __tablename__ = "visits"
     __table_args__ = (
@@ -187,27 +217,15 @@ class Visit(db.Model):
     #: seconds until the next view of the session (time on this page), NULL for the
     #: session's last view (its exit); see ``crumby.ingest.exits``
     next_gap: Mapped[float | None] = mapped_column(Double)
-    #: the session's attributes, copied from its entry view to each of its views when they
-    #: are stitched (``crumby.ingest.sessions``), so that a filter on them needs no join:
-    #: the entry's path, its source (``view_source``) and its campaign parameters (the
-    #: session filters), and the entry's place, browser, OS, device and language (for
-    #: counting whole sessions under a view filter)
-    entry_page: Mapped[str | None] = mapped_column(String(2048))
-    entry_source: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
-    entry_utm_source: Mapped[str | None] = mapped_column(String(255))
-    entry_utm_medium: Mapped[str | None] = mapped_column(String(255))
-    entry_utm_campaign: Mapped[str | None] = mapped_column(String(255))
-    entry_country: Mapped[str | None] = mapped_column(String(2))
-    entry_region: Mapped[str | None] = mapped_column(String(128))
-    entry_city: Mapped[str | None] = mapped_column(String(128))
-    entry_browser: Mapped[str | None] = mapped_column(String(64))
-    entry_os: Mapped[str | None] = mapped_column(String(64))
-    entry_device: Mapped[str | None] = mapped_column(String(16))
-    entry_language: Mapped[str | None] = mapped_column(String(35))
 
 
-class Event(db.Model):
-    """One ``cmb.event(name, value)`` call."""
+class Event(SessionAttributes, db.Model):
+    """One ``cmb.event(name, value)`` call.
+
+    Its session's attributes (``SessionAttributes``) are those of the
+    visitor's session it falls in, copied by the ingest pipeline
+    (``crumby.ingest.eventsessions``); all NULL outside any session.
+    """
 
     __tablename__ = "events"
     __table_args__ = (
@@ -228,22 +246,6 @@ class Event(db.Model):
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     #: doc_uri's path (``url_path``): the page the event was sent from
     doc_path: Mapped[str | None] = mapped_column(String(2048))
-    #: the attributes of the visitor's session the event falls in (its newest view at most
-    #: 30 minutes before it), copied by the ingest pipeline (``crumby.ingest.eventsessions``)
-    #: as ``Visit`` carries them, so that a filter narrows events with no join; all NULL
-    #: for an event outside any session (no view before it, or an app event without one)
-    entry_page: Mapped[str | None] = mapped_column(String(2048))
-    entry_source: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
-    entry_utm_source: Mapped[str | None] = mapped_column(String(255))
-    entry_utm_medium: Mapped[str | None] = mapped_column(String(255))
-    entry_utm_campaign: Mapped[str | None] = mapped_column(String(255))
-    entry_country: Mapped[str | None] = mapped_column(String(2))
-    entry_region: Mapped[str | None] = mapped_column(String(128))
-    entry_city: Mapped[str | None] = mapped_column(String(128))
-    entry_browser: Mapped[str | None] = mapped_column(String(64))
-    entry_os: Mapped[str | None] = mapped_column(String(64))
-    entry_device: Mapped[str | None] = mapped_column(String(16))
-    entry_language: Mapped[str | None] = mapped_column(String(35))
 
 
 #: goal and funnel names: short labels a person types
