@@ -297,16 +297,16 @@ def _os_versions(connection: Connection) -> None:
 
 
 def _event_sessions(connection: Connection) -> None:
-    """Each event carries its page path and its session's attributes (filters on events).
+    """Each event carries its page path and its session's start and attributes.
 
-    ``events.doc_path`` and ``events.entry_*`` are added; paths are filled in
-    chunks of rows, the attributes visitor by visitor (``reattribute_all``).
+    ``events.doc_path``, ``events.session_start`` and ``events.entry_*`` are
+    added (for filters on events, and funnels); paths are filled in chunks of
+    rows, the session columns visitor by visitor (``reattribute_all``).
     """
-    from crumby.ingest.eventsessions import reattribute_all
-    from crumby.ingest.sessions import ENTRY_COLUMNS
+    from crumby.ingest.eventsessions import COPIED, reattribute_all
 
     events = db.metadata.tables["events"]
-    _add_columns(connection, "events", ["doc_path", *ENTRY_COLUMNS])
+    _add_columns(connection, "events", ["doc_path", *COPIED])
     _fill_in_chunks(
         connection,
         events,

@@ -246,6 +246,8 @@ class Event(SessionAttributes, db.Model):
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     #: doc_uri's path (``url_path``): the page the event was sent from
     doc_path: Mapped[str | None] = mapped_column(String(2048))
+    #: when the session the event falls in began (its views' ``session_start``), or NULL
+    session_start: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 #: goal and funnel names: short labels a person types

@@ -46,6 +46,7 @@ FUNNELS = {
     "checkout": ["Pricing", "Signup", "Paid"],
     "back-again": ["Pricing", "Docs", "Pricing"],
     "event-first": ["Signup", "Pricing"],
+    "events-only": ["Signup", "Paid"],
     "long": ["Docs", "Pricing", "Signup", "Docs", "Pricing", "Signup", "Paid", "Newsletter"],
 }
 

@@ -90,6 +90,11 @@ def test_an_event_takes_the_session_it_falls_in_whichever_batch_brought_its_view
     assert _attributes(app, "late") == ("/", None, None, None)
     assert _attributes(app, "api-call") == (None, None, None, None)
 
+    # and when that session began (a funnel finds the event's session by it)
+    with app.app_context():
+        starts = dict(db.session.execute(sa.select(Event.name, Event.session_start)).all())
+    assert starts == {"signup": T, "download": T, "late": None, "api-call": None}
+
     everything = {"signup": 1, "download": 1, "late": 1, "api-call": 1}
     assert _events(app, site) == everything
     assert _events(app, site, source="google.com") == {"signup": 1}
@@ -136,5 +141,7 @@ def test_prune_gives_events_the_attributes_of_their_sessions_new_entry(app, site
     assert (done.visits, done.events) == (1, 0)
     # the view left is its session's entry now, and the event follows it
     assert _attributes(app, "click") == ("/new", "/new", "(direct)", None)
+    with app.app_context():
+        assert db.session.scalar(sa.select(Event.session_start)) == T + _minutes(5)
     assert _events(app, site, entry_page="/new") == {"click": 1}
     assert _events(app, site, entry_page="/old") == {}

@@ -1,19 +1,21 @@
-"""Events in their visitor's session: each event carries its session's attributes.
+"""Events in their visitor's session: each event carries its session's start and attributes.
 
 An event belongs to the session of its visitor that it falls in: the
 visitor's newest view on the site at or before the event, if that view is at
-most ``SESSION_TIMEOUT`` before it (the same rule as the ``funnel`` report's).
-The pipeline copies that session's attributes (``ENTRY_COLUMNS``: its entry
-page and source, campaign, and where and on what it began) onto the event
-row as it is stored, so a filter narrows events with a plain comparison on
-the row a report reads, as it does views (``filters(alias, by="events")``),
-instead of finding the visitors with a matching view in the range at query
-time. An event outside any session (no view before it on the site, an app
-event of a visitor never seen, a visitor without id) keeps them NULL and
-matches only ``(none)``.
+most ``SESSION_TIMEOUT`` before it (the same rule as the ``funnel`` report's
+once was). The pipeline copies that session's start and attributes
+(``COPIED``: its ``session_start``, and ``ENTRY_COLUMNS``: its entry page and
+source, campaign, and where and on what it began) onto the event row as it
+is stored. So a filter narrows events with a plain comparison on the row a
+report reads, as it does views (``filters(alias, by="events")``), instead of
+finding the visitors with a matching view in the range at query time; and a
+funnel finds an event's session by its ``session_start`` instead of joining
+events to every session's span. An event outside any session (no view
+before it on the site, an app event of a visitor never seen, a visitor
+without id) keeps them NULL and matches only ``(none)``.
 
 After deletions re-order a visitor's views (``crumby prune``, ``forget``),
-``reattribute`` puts their events' attributes right again.
+``reattribute`` puts their events' columns right again.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from sqlalchemy import Connection, bindparam, select, update
 from crumby.ingest.sessions import CHUNK, ENTRY_COLUMNS, SESSION_TIMEOUT
 from crumby.models import Event, Visit
 
+#: what an event copies from the view before it: its session's start and attributes
+COPIED = ("session_start", *ENTRY_COLUMNS)
 _TIMEOUT = dt.timedelta(seconds=SESSION_TIMEOUT)
-_NOTHING: tuple[None, ...] = (None,) * len(ENTRY_COLUMNS)
+_NOTHING: tuple[None, ...] = (None,) * len(COPIED)
 
 #: one visitor's views in time order: (datetime, order, session attributes)
 Timeline = list[tuple[dt.datetime, int, tuple[Any, ...]]]
@@ -47,7 +51,7 @@ def attribute_batch(
     by_site: dict[int, list[dict[str, Any]]] = {}
     for row in events:
         if row.get("cid") is None:
-            row.update(zip(ENTRY_COLUMNS, _NOTHING, strict=True))
+            row.update(zip(COPIED, _NOTHING, strict=True))
         else:
             by_site.setdefault(row["site_id"], []).append(row)
     for site_id, rows in by_site.items():
@@ -59,17 +63,18 @@ def attribute_batch(
         for view in visits:
             cid = view.get("cid")
             if view["site_id"] == site_id and cid in wanted and lo <= view["datetime"] <= hi:
-                entry = tuple(view.get(name) for name in ENTRY_COLUMNS)
+                entry = tuple(view.get(name) for name in COPIED)
                 timelines.setdefault(cid, []).append((view["datetime"], 1 << 62, entry))
         for timeline in timelines.values():
             timeline.sort(key=lambda item: (item[0], item[1]))
         for row in rows:
             entry = session_of(timelines.get(row["cid"], []), row["datetime"])
-            row.update(zip(ENTRY_COLUMNS, entry, strict=True))
+            row.update(zip(COPIED, entry, strict=True))
 
 
 def session_of(timeline: Timeline, when: dt.datetime) -> tuple[Any, ...]:
-    """The attributes of the session an event at ``when`` falls in, or all None."""
+    """The start and attributes (``COPIED``) of the session an event at ``when`` falls in,
+    or all None."""
     at = bisect.bisect_right(timeline, when, key=lambda item: item[0])
     if at == 0:
         return _NOTHING
@@ -83,7 +88,7 @@ def _stored(
     """The stored, stitched views of these visitors on a site from ``lo`` to ``hi``."""
     visits = Visit.__table__
     statement = select(
-        visits.c.cid, visits.c.datetime, visits.c.id, *(visits.c[n] for n in ENTRY_COLUMNS)
+        visits.c.cid, visits.c.datetime, visits.c.id, *(visits.c[n] for n in COPIED)
     ).where(
         visits.c.site_id == site_id,
         visits.c.cid.in_(bindparam("cids", expanding=True)),
@@ -101,7 +106,7 @@ def _stored(
 
 
 def reattribute(connection: Connection, pairs: Iterable[tuple[int, str | None]]) -> int:
-    """Recompute the session columns of every event of these (site_id, cid) visitors.
+    """Recompute the session columns (``COPIED``) of every event of these visitors.
 
     Returns the events changed. For a database upgraded from before events
     carried them, and after deletions re-stitch a visitor's views.
@@ -114,7 +119,7 @@ def reattribute(connection: Connection, pairs: Iterable[tuple[int, str | None]])
     statement = (
         update(events)
         .where(events.c.id == bindparam("_id"))
-        .values(**{name: bindparam(f"_{name}") for name in ENTRY_COLUMNS})
+        .values(**{name: bindparam(f"_{name}") for name in COPIED})
     )
     changed = 0
     for site_id, cid_set in sorted(by_site.items()):
@@ -127,7 +132,7 @@ def reattribute(connection: Connection, pairs: Iterable[tuple[int, str | None]])
                     visits.c.cid,
                     visits.c.datetime,
                     visits.c.id,
-                    *(visits.c[n] for n in ENTRY_COLUMNS),
+                    *(visits.c[n] for n in COPIED),
                 ).where(
                     visits.c.site_id == site_id,
                     visits.c.cid.in_(chunk),
@@ -143,14 +148,12 @@ def reattribute(connection: Connection, pairs: Iterable[tuple[int, str | None]])
                     events.c.id,
                     events.c.cid,
                     events.c.datetime,
-                    *(events.c[n] for n in ENTRY_COLUMNS),
+                    *(events.c[n] for n in COPIED),
                 ).where(events.c.site_id == site_id, events.c.cid.in_(chunk))
             ):
                 entry = session_of(timelines.get(cid, []), when)
                 if tuple(stored) != entry:
-                    values = {
-                        f"_{name}": value for name, value in zip(ENTRY_COLUMNS, entry, strict=True)
-                    }
+                    values = {f"_{name}": value for name, value in zip(COPIED, entry, strict=True)}
                     updates.append({"_id": id_, **values})
             if updates:
                 connection.execute(statement, updates)

@@ -7,26 +7,28 @@
 -- parameters: funnel
 -- The funnel parameter gives funnel.steps: per step its number, its kind ('event' or 'page')
 -- and the bound parameters holding its goal's name and its event name or page path.
--- Sessions are those starting in the range (their views are read up to a day past its end).
--- An event belongs to the session of its visitor that it falls in: from the session's first
--- view up to 30 minutes after its last view (a visitor's sessions are more than 30 minutes
--- apart, so that is one session at most). A session's goal occurrences are ordered by time,
--- views before events at the same instant, then as stored; step k counts the session when
--- occurrences of goals 1..k come in that order (each a later occurrence than the one before).
--- Filters pick whole sessions, by their entry view's values (by="sessions").
-WITH views AS (
+-- Sessions are those starting in the range (their views and events are read up to a day
+-- past its end). Every view carries the start of its session, and so does every event: the
+-- session it falls in, from the session's first view up to 30 minutes after its last view,
+-- stored with it by the ingest pipeline (crumby.ingest.eventsessions). A session's goal
+-- occurrences are ordered by time, views before events at the same instant, then as stored;
+-- step k counts the session when occurrences of goals 1..k come in that order (each a later
+-- occurrence than the one before).
+-- Filters pick whole sessions, by their entry view's values (by="sessions"), which events
+-- carry too.
+{%- set pages = funnel.steps | selectattr("kind", "equalto", "page") | map(attribute="target") | list %}
+WITH
+{%- if pages %}
+views AS (
     SELECT v.id AS id, v.cid AS cid, v.session_start AS session_start, v.datetime AS at,
            v.doc_path AS doc_path
     FROM visits v
     WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }}
       AND v.session_start >= :t0 AND v.session_start < :t1_next
       AND v.is_bot = FALSE AND v.cid IS NOT NULL {{ filters("v", by="sessions") }}
+      AND v.doc_path IN ({{ pages | join(", ") }})
 ),
-spans AS (
-    SELECT cid, session_start, MAX(at) AS last_view
-    FROM views
-    GROUP BY cid, session_start
-),
+{%- endif %}
 hits AS (
 {%- for s in funnel.steps %}
 {%- if s.kind == "page" %}
@@ -35,14 +37,14 @@ hits AS (
     FROM views w
     WHERE w.doc_path = {{ s.target }}
 {%- else %}
-    SELECT p.cid AS cid, p.session_start AS session_start, e.datetime AS at, 1 AS source,
+    SELECT e.cid AS cid, e.session_start AS session_start, e.datetime AS at, 1 AS source,
            e.id AS id, {{ s.step }} AS step
     FROM events e
-    JOIN spans p ON p.cid = e.cid AND e.datetime >= p.session_start
-                AND e.datetime < {{ add_minutes("p.last_view", 30) }}
     WHERE e.site_id = :site_id AND e.datetime >= :t0
       AND e.datetime < {{ add_minutes(":t1_next", 1470) }}
-      AND e.is_bot = FALSE AND e.name = {{ s.target }}
+      AND e.session_start >= :t0 AND e.session_start < :t1_next
+      AND e.is_bot = FALSE AND e.cid IS NOT NULL AND e.name = {{ s.target }}
+      {{- filters("e", by="sessions") }}
 {%- endif %}
 {%- if not loop.last %}
     UNION ALL
