@@ -10,6 +10,9 @@
 -- range, so that the rate stays a fraction from 0 to 1 when an event comes without a view.
 -- Filters narrow the views, and the events by their page and their session (by="events"),
 -- in the goals and in the site's visitors alike, so the rate stays a fraction.
+-- The site's visitors are read in a scalar subquery, which every database runs once: joined
+-- as a row, PostgreSQL could plan it as the inner side of a nested loop over the goals'
+-- occurrences and count the range's visitors again for each of them.
 WITH reached AS (
     SELECT g.id AS goal_id, v.cid AS cid
     FROM goals g
@@ -42,9 +45,8 @@ everyone AS (
 SELECT g.name AS goal,
        COUNT(DISTINCT r.cid) AS visitors,
        COUNT(r.goal_id) AS conversions,
-       COALESCE({{ ratio("COUNT(DISTINCT r.cid)", "MAX(n.visitors)") }}, 0) AS conversion_rate
+       COALESCE({{ ratio("COUNT(DISTINCT r.cid)", "(SELECT n.visitors FROM everyone n)") }}, 0) AS conversion_rate
 FROM goals g
-CROSS JOIN everyone n
 LEFT JOIN reached r ON r.goal_id = g.id
 WHERE g.site_id = :site_id
 GROUP BY g.id, g.name
