@@ -103,9 +103,15 @@ def test_a_hit_is_in_summary_visits_and_realtime_within_ten_seconds(
         day = stored_day(database_url).date().isoformat()
         rng = f"?from={day}&to={day}"
         seen: dict[str, float] = {}
+        # each worker caches its own answers: the summary checked below is one that showed
+        # the hit, not a later request that another worker answers from its stale copy
+        summary: dict = {}
         while len(seen) < 3 and time.monotonic() - answered < VISIBLE_WITHIN + 1:
+            answer = get_json(api + "summary" + rng)
+            if column(answer, "views") == 1:
+                summary = answer
             now = {
-                "summary": column(get_json(api + "summary" + rng), "views"),
+                "summary": column(answer, "views"),
                 "visits": column(get_json(api + "visits" + rng), "views"),
                 "realtime": column(get_json(api + "realtime"), "views"),
             }
@@ -116,7 +122,6 @@ def test_a_hit_is_in_summary_visits_and_realtime_within_ten_seconds(
             time.sleep(0.25)
         assert set(seen) == {"summary", "visits", "realtime"}, seen
         assert max(seen.values()) <= VISIBLE_WITHIN, seen
-        summary = get_json(api + "summary" + rng)
         assert summary["site"] == "shop.example"
         assert column(summary, "visitors") == 1
     finally:
