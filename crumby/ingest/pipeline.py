@@ -19,7 +19,7 @@ them. Each step has one job, in this order:
 6. ``count_bots``: bots are stored flagged and counted under ``bot``;
 7. ``stitch``: each visit's place in its visitor's session on its site, and
    the time until the next view (``next_gap``) of the view each one continues;
-8. ``attribute_events``: each event takes the attributes of the session it
+8. ``attribute_events``: each event takes the start and attributes of the session it
    falls in (``crumby.ingest.eventsessions``);
 9. ``insert``: one ``executemany`` per table.
 
