@@ -1,5 +1,5 @@
-"""The tables Crumby stores: sites, visits, events, goals, funnels, users, API tokens,
-share links, the calendar, import keys.
+"""The tables Crumby stores: sites, visits, events, visitor days (derived), goals, funnels,
+users, API tokens, share links, the calendar, import keys.
 
 Text columns have explicit sizes so that the tracker can truncate over-long
 values to fit (see ``column_length``) instead of failing on strict databases.
@@ -248,6 +248,40 @@ class Event(SessionAttributes, db.Model):
     doc_path: Mapped[str | None] = mapped_column(String(2048))
     #: when the session the event falls in began (its views' ``session_start``), or NULL
     session_start: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class VisitorDay(db.Model):
+    """A visitor's non-bot page views of one local day on a site, by device and place.
+
+    Derived data, kept by the ingest pipeline (``crumby.ingest.visitordays``):
+    one row per site, local day (the site's zone, midnight, as ``calendar``
+    holds days), visitor and combination of the view columns below, with the
+    number of views. Every report that counts distinct visitors or views by
+    those columns reads these rows instead of the views: the same answer
+    (the pairs of visitor and value are the same), from about one row per
+    visitor and day instead of one per view. ``key`` is a 64-bit hash of the
+    columns after ``day`` (NULL and '' apart): a short unique key that NULLs
+    cannot split.
+    """
+
+    __tablename__ = "visitor_days"
+    __table_args__ = ({**MYSQL_TABLE_ARGS, "sqlite_with_rowid": False},)
+
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[dt.datetime] = mapped_column(DateTime, primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    cid: Mapped[str | None] = mapped_column(String(64))
+    browser: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[str | None] = mapped_column(String(32))
+    platform: Mapped[str | None] = mapped_column(String(64))
+    os_version: Mapped[str | None] = mapped_column(String(32))
+    device: Mapped[str | None] = mapped_column(String(16))
+    lang: Mapped[str | None] = mapped_column(String(35))
+    screen_res: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str | None] = mapped_column(String(2))
+    subdivision_1: Mapped[str | None] = mapped_column(String(128))
+    city: Mapped[str | None] = mapped_column(String(128))
+    views: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 #: goal and funnel names: short labels a person types

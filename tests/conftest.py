@@ -33,6 +33,7 @@ from crumby.models import (
     Site,
     User,
     Visit,
+    VisitorDay,
 )
 
 SERVER_URLS = {
@@ -143,7 +144,18 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def _empty_tables() -> None:
-    for model in (ApiToken, User, Event, Visit, FunnelStep, Funnel, Goal, ShareLink, Site):
+    for model in (
+        ApiToken,
+        User,
+        Event,
+        Visit,
+        VisitorDay,
+        FunnelStep,
+        Funnel,
+        Goal,
+        ShareLink,
+        Site,
+    ):
         db.session.execute(sa.delete(model))
     db.session.commit()
 

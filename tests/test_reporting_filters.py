@@ -177,7 +177,7 @@ def test_a_template_may_read_the_active_filters_as_a_mapping():
 
 
 def test_an_unknown_reading_is_a_template_error():
-    with pytest.raises(ValueError, match="views, sessions, events or visitors"):
+    with pytest.raises(ValueError, match="views, sessions, events, visitor_days or visitors"):
         _rendered("{{ filters('v', by='pages') }}", {})
 
 
@@ -197,7 +197,7 @@ def test_a_query_uses_filters_when_its_template_code_names_them(source, expected
 def test_every_built_in_query_uses_the_helper():
     for scope, name in REPORTS:
         source = (BUILTIN_FOLDER / scope / f"{name}.sql").read_text()
-        assert "{{ filters(" in source or "filters(" in source, f"{scope}/{name}"
+        assert "filters(" in source or "visitor_rows(" in source, f"{scope}/{name}"
 
 
 # ---- every report, every filter, every database ------------------------------------------

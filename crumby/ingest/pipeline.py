@@ -21,7 +21,10 @@ them. Each step has one job, in this order:
    the time until the next view (``next_gap``) of the view each one continues;
 8. ``attribute_events``: each event takes the start and attributes of the session it
    falls in (``crumby.ingest.eventsessions``);
-9. ``insert``: one ``executemany`` per table.
+9. ``insert``: one ``executemany`` per table;
+10. ``count_visitor_days``: the stored views are added to their visitors' days
+    (``crumby.ingest.visitordays``), the table reports of visitors by device
+    and place read.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -47,6 +50,7 @@ from crumby.ingest.counters import Counters, counters_for
 from crumby.ingest.eventsessions import attribute_batch
 from crumby.ingest.salts import Salts, anonymous_id
 from crumby.ingest.sessions import stitch_batch
+from crumby.ingest.visitordays import count_batch
 from crumby.models import Event, ImportKey, Visit, url_host, url_path, utcnow
 from crumby.sites import Directory
 from crumby.store.base import insert_rows
@@ -254,6 +258,11 @@ def insert(pipeline: Pipeline, batch: Batch) -> None:
             batch.stored[table.name] += len(rows)
 
 
+def count_visitor_days(pipeline: Pipeline, batch: Batch) -> None:
+    """The batch's views are added to their visitor days, in its transaction."""
+    count_batch(batch.connection, batch.visits)
+
+
 STEPS: tuple[Step, ...] = (
     drop_dnt,
     derive,
@@ -264,6 +273,7 @@ STEPS: tuple[Step, ...] = (
     stitch,
     attribute_events,
     insert,
+    count_visitor_days,
 )
 
 

@@ -10,6 +10,9 @@ Both keep what is derived from the rows right (contract section 11):
   sessions that span its cut-off, and only those visitors are re-stitched,
   and their events take their sessions' new attributes
   (``crumby.ingest.eventsessions``).
+- **Visitor days** (``crumby.ingest.visitordays``). ``forget`` deletes the
+  visitor's; ``prune`` deletes the local days before the cut-off's and
+  rebuilds the day it falls in from the views left.
 - **Cached reports.** Every site that lost rows gets a new ``data_version``,
   which is part of the report cache's keys: no answer computed before the
   deletion is served after it.
@@ -29,9 +32,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Connection, Table, delete, select, update
 
+from crumby.ingest import visitordays
 from crumby.ingest.eventsessions import reattribute
 from crumby.ingest.sessions import SESSION_TIMEOUT, restitch_visitors
 from crumby.models import Event, Site, Visit
+from crumby.sites import localtime
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
@@ -67,6 +72,8 @@ def prune(connection: Connection, before: dt.datetime, chunk: int = CHUNK) -> De
         cut = _cut_sessions(connection, site_id, before)
         restitched = restitch_visitors(connection, cut)
         reattribute(connection, cut)
+        # also when no view went now: a prune stopped half-way left them to this one
+        _prune_visitor_days(connection, site_id, before)
         if visits or events or restitched:
             _new_data_version(connection, site_id)
             done.sites.add(site_id)
@@ -88,12 +95,26 @@ def forget(connection: Connection, cid: str, chunk: int = CHUNK) -> Deleted:
         events = _delete(connection, EVENTS, _of_visitor(EVENTS, site_id, cid), chunk)
         visits = _delete(connection, VISITS, _of_visitor(VISITS, site_id, cid), chunk)
         if visits or events:
+            visitordays.forget(connection, site_id, cid)
             done.restitched += restitch_visitors(connection, [(site_id, cid)])
             _new_data_version(connection, site_id)
             done.sites.add(site_id)
         done.visits += visits
         done.events += events
     return done
+
+
+def _prune_visitor_days(connection: Connection, site_id: int, before: dt.datetime) -> None:
+    """The local days before the cut-off's go; the day it falls in is rebuilt from views left."""
+    zone = visitordays.site_zones(connection, [site_id])[site_id]
+    day = localtime.local_today(zone, before)
+    table = visitordays.TABLE
+    connection.execute(
+        delete(table).where(
+            table.c.site_id == site_id, table.c.day < dt.datetime.combine(day, dt.time())
+        )
+    )
+    visitordays.rebuild(connection, site_id, zone, day, day)
 
 
 def _site_ids(connection: Connection) -> list[int]:

@@ -16,7 +16,7 @@ Values reach SQL only as bound parameters (``:f_country``), never as text.
 
 Query templates call ``filters(alias)`` (a ``FilterHelper``), which renders
 `` AND ...`` for the active filters or nothing; see ``FilterHelper.__call__``
-for its four readings (views, sessions, events, visitors).
+for its readings (views, sessions, events, visitor days, visitors).
 """
 
 from __future__ import annotations
@@ -70,7 +70,14 @@ COLUMNS = {
     "sessions": {**ENTRY_OF_VIEW, **SESSION_FILTERS},
     "events": {**ENTRY_OF_VIEW, "page": "doc_path", **SESSION_FILTERS},
 }
-#: every reading, the three above and ``visitors``
+#: the filters a ``visitor_days`` row can answer (``crumby.ingest.visitordays``): those of a
+#: view's device and place; a page or session filter needs the views themselves
+VISITOR_DAY_FILTERS = {
+    name: VIEW_FILTERS[name]
+    for name in ("country", "browser", "os", "device", "language", "region", "city")
+}
+COLUMNS["visitor_days"] = VISITOR_DAY_FILTERS
+#: every reading, those above and ``visitors``
 READINGS = (*COLUMNS, "visitors")
 #: every filter parameter, in the order answers list them
 NAMES = (*VIEW_FILTERS, *SESSION_FILTERS)
@@ -214,6 +221,9 @@ class FilterHelper(Mapping[str, str]):
         in (the others, read as ``by="sessions"`` reads them). An event outside
         any session matches only ``(none)``.
 
+        ``by="visitor_days"``: ``alias`` is a ``visitor_days`` row; only the
+        filters of a view's device and place apply (``visitor_rows`` chooses).
+
         ``by="visitors"``: ``alias`` is any row with a visitor id (``cid``) and
         a site: it counts when its visitor has a page view in the report's
         range that matches every filter (a subquery over the range's views:
@@ -227,6 +237,12 @@ class FilterHelper(Mapping[str, str]):
         self.used = True
         if not self._filters:
             return ""
+        if not self.covered_by(by):
+            raise ValueError(
+                f"filters(..., by={by!r}) cannot apply "
+                + ", ".join(name for name in self._filters if name not in COLUMNS[by])
+                + ": use visitor_rows(), which reads the views then"
+            )
         alias = expr(alias)
         if by == "visitors":
             inner = self._conditions("fv", COLUMNS["views"])
@@ -236,6 +252,11 @@ class FilterHelper(Mapping[str, str]):
                 f" AND {inner})"
             )
         return " AND " + self._conditions(alias, COLUMNS[by])
+
+    def covered_by(self, by: str) -> bool:
+        """Whether every active filter is a column of the reading ``by``."""
+        columns = COLUMNS.get(by)
+        return columns is None or all(name in columns for name in self._filters)
 
     def _conditions(self, alias: str, columns: Mapping[str, str]) -> str:
         parts = []
@@ -251,8 +272,9 @@ class FilterHelper(Mapping[str, str]):
 
 
 def uses_filters(source: str) -> bool:
-    """Whether a query file's Jinja code mentions ``filters`` (otherwise it ignores them)."""
+    """Whether a query file's Jinja code mentions ``filters`` or ``visitor_rows`` (which apply
+    them); otherwise it ignores them."""
     import re
 
     code = re.findall(r"\{\{.*?\}\}|\{%.*?%\}", source, flags=re.DOTALL)
-    return any(re.search(r"\bfilters\b", part) for part in code)
+    return any(re.search(r"\b(filters|visitor_rows)\b", part) for part in code)

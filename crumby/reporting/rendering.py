@@ -21,6 +21,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from crumby.reporting import dialects
+from crumby.reporting.aggregates import VisitorRows
 from crumby.reporting.filters import FilterHelper, Filters
 from crumby.sites import localtime
 from crumby.sites.info import SiteInfo
@@ -118,6 +119,7 @@ def render(
         "site": site.host,
         "timezone": zone,
         "filters": helper,
+        "visitor_rows": VisitorRows(helper),
         "dialect": dialect,
         **dialects.helpers(dialect, zone, *window, values),
         "hours": lambda: dialects.hour_rows(zone, start, end, values),

@@ -140,11 +140,17 @@ def change_site(
 ) -> SiteInfo:
     """Change a site's zone or visibility; SiteError for an unknown site or zone.
 
-    A new zone changes which local day every stored row falls in. Nothing is
-    rewritten: local days are computed from the UTC datetimes at query time
+    A new zone changes which local day every stored row falls in. Reports
+    work local days out from the UTC datetimes at query time
     (``crumby.reporting.dialects``), so the change applies to all stored data
-    at once; ``data_version`` moves on so that no cached answer survives it.
+    at once, except the one table that is kept by local day: the site's
+    visitor days are rebuilt (``crumby.ingest.visitordays``), after its row is
+    locked, so that no batch stored meanwhile is counted under the old zone.
+    ``data_version`` moves on so that no cached answer survives it.
     """
+    # imported here: the ingest pipeline finds sites through this module
+    from crumby.ingest import visitordays
+
     site = find_site(connection, host)
     if site is None:
         raise SiteError(f"no such site: {host}")
@@ -155,7 +161,10 @@ def change_site(
         values["public"] = public
     if values:
         values["data_version"] = Site.data_version + 1
+        connection.execute(select(Site.id).where(Site.id == site.id).with_for_update())
         connection.execute(update(Site).where(Site.id == site.id).values(**values))
+        if "timezone" in values:
+            visitordays.rebuild(connection, site.id, values["timezone"])
     found = find_site(connection, site.host)
     assert found is not None
     return found
@@ -169,13 +178,15 @@ def count_rows(connection: Connection, site: SiteInfo) -> tuple[int, int]:
 
 
 def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
-    """Remove a site with its visits, events, goals, funnels and import keys; returns it and the
-    visits and events deleted.
+    """Remove a site with its visits, events, visitor days, goals, funnels and import keys;
+    returns it and the visits and events deleted.
 
     API tokens limited to the site and its share links go too. Rows go in chunks of DELETE_CHUNK
     so that no single statement holds a huge transaction's locks; the caller
     commits once at the end.
     """
+    from crumby.ingest import visitordays  # here: the ingest pipeline imports this module
+
     site = find_site(connection, host)
     if site is None:
         raise SiteError(f"no such site: {host}")
@@ -192,6 +203,7 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
             connection.execute(delete(table).where(table.c.id.in_(ids)))
             gone += len(ids)
         counts.append(gone)
+    visitordays.delete_site(connection, site.id)
     # a token for this site must not pass to a later site that gets the same id
     connection.execute(delete(ApiToken).where(ApiToken.site_id == site.id))
     # the keys of its imported log lines: importing them again after re-adding it stores them

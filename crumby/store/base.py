@@ -186,6 +186,20 @@ class DatabaseSpec:
         """Insert a row unless one with its key exists (being committed: wait); True if new."""
         raise NotImplementedError
 
+    def add_counts(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: list[dict[str, Any]],
+        counts: tuple[str, ...],
+    ) -> None:
+        """Insert rows keyed by the table's primary key; where a key exists, add ``counts`` to it.
+
+        The upsert of derived tables (``crumby.ingest.visitordays``): concurrent
+        writers adding to the same row each add their share.
+        """
+        raise NotImplementedError
+
     def latest(self, statement: Select) -> Select:
         """A SELECT that sees rows other transactions committed after this one began."""
         return statement

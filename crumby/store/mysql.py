@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, insert
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 
 from crumby.store.base import DatabaseSpec, count, expr
 
@@ -54,6 +55,20 @@ class MySQLSpec(DatabaseSpec):
     def unbound_connection(self, dbapi_connection: Any, token: Any) -> None:
         if dbapi_connection is not None and token is not None:
             dbapi_connection._read_timeout, dbapi_connection._write_timeout = token
+
+    def add_counts(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: list[dict[str, Any]],
+        counts: tuple[str, ...],
+    ) -> None:
+        """INSERT ... ON DUPLICATE KEY UPDATE n = n + VALUES(n)."""
+        statement = mysql_insert(table)
+        statement = statement.on_duplicate_key_update(
+            {name: table.c[name] + statement.inserted[name] for name in counts}
+        )
+        connection.execute(statement, rows)
 
     def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
         return connection.execute(insert(table).prefix_with("IGNORE"), values).rowcount == 1

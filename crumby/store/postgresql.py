@@ -61,6 +61,21 @@ class PostgreSQLSpec(DatabaseSpec):
     def unbound_connection(self, dbapi_connection: Any, token: Any) -> None:
         WATCHDOG.disarm(token)
 
+    def add_counts(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: list[dict[str, Any]],
+        counts: tuple[str, ...],
+    ) -> None:
+        """INSERT ... ON CONFLICT (key) DO UPDATE SET n = t.n + excluded.n."""
+        statement = pg_insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(table.primary_key),
+            set_={name: table.c[name] + statement.excluded[name] for name in counts},
+        )
+        connection.execute(statement, rows)
+
     def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
         """ON CONFLICT DO NOTHING; the next statement (READ COMMITTED) sees the winner's row."""
         # (psycopg reports no rowcount for it: RETURNING tells whether a row went in)

@@ -6,13 +6,14 @@
 -- parameters: versions
 -- versions=on adds a version column (major.minor, as the User-Agent gives it) and
 -- counts each browser version apart; the row filter still narrows to the browser.
+-- visitor_rows(): read from visitor days unless a page or session filter needs the views.
+{% set rows = visitor_rows("v") %}
 SELECT COALESCE(v.browser, '(unknown)') AS browser,
 {% if versions %}
        COALESCE(v.version, '') AS version,
 {% endif %}
        COUNT(DISTINCT v.cid) AS visitors
-FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
+FROM {{ rows }}
 GROUP BY COALESCE(v.browser, '(unknown)'){% if versions %}, COALESCE(v.version, ''){% endif %}
 ORDER BY visitors DESC, browser{% if versions %}, version{% endif %}
 LIMIT 100

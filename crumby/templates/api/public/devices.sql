@@ -3,10 +3,11 @@
 -- chart: pie
 -- order: 60
 -- row_filter: device=device
+-- visitor_rows(): read from visitor days unless a page or session filter needs the views.
+{% set rows = visitor_rows("v") %}
 SELECT COALESCE(v.device, '(unknown)') AS device,
        COUNT(DISTINCT v.cid) AS visitors
-FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
+FROM {{ rows }}
 GROUP BY COALESCE(v.device, '(unknown)')
 ORDER BY visitors DESC, device
 LIMIT 100

@@ -3,10 +3,11 @@
 -- chart: bar
 -- order: 65
 -- row_filter: language=language
+-- visitor_rows(): read from visitor days unless a page or session filter needs the views.
+{% set rows = visitor_rows("v") %}
 SELECT COALESCE(lower(v.lang), '(unknown)') AS language,
        COUNT(DISTINCT v.cid) AS visitors
-FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
+FROM {{ rows }}
 GROUP BY COALESCE(lower(v.lang), '(unknown)')
 ORDER BY visitors DESC, language
 LIMIT 100

@@ -3,11 +3,12 @@
 -- chart: map
 -- order: 30
 -- row_filter: country=country
+-- visitor_rows(): read from visitor days unless a page or session filter needs the views.
+{% set rows = visitor_rows("v") %}
 SELECT v.country AS country,
        COUNT(DISTINCT v.cid) AS visitors,
-       COUNT(*) AS views
-FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
+       {{ rows.views }} AS views
+FROM {{ rows }}
   AND v.country IS NOT NULL
 GROUP BY v.country
 ORDER BY visitors DESC, country

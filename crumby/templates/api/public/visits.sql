@@ -8,6 +8,8 @@
 -- per week (column week: its Monday) or per month (column month: its first day). Every
 -- bucket of the range is listed, empty ones with 0; the first week or month may start
 -- before the range and the last end after it, but only the range's visits are counted.
+-- Days, weeks and months are read from visitor days (visitor_rows()) unless a page or
+-- session filter needs the views; hours always from the views.
 {% if interval == "hour" %}
 SELECT b.hour AS hour,
        COALESCE(d.users, 0) AS users,
@@ -24,6 +26,7 @@ LEFT JOIN (
 ORDER BY b.n
 {% elif interval in ("week", "month") %}
 {% set of = week if interval == "week" else month %}{% set part = week_part if interval == "week" else month_part %}
+{% set rows = visitor_rows("v") %}{% set vbucket = part("v.day") if rows.folded else of("v.datetime") %}
 SELECT b.{{ interval }} AS {{ interval }},
        COALESCE(d.users, 0) AS users,
        COALESCE(d.views, 0) AS views
@@ -33,26 +36,25 @@ FROM (
     WHERE c.datetime >= :d0 AND c.datetime <= :d1
 ) b
 LEFT JOIN (
-    SELECT {{ of("v.datetime") }} AS vbucket,
+    SELECT {{ vbucket }} AS vbucket,
            COUNT(DISTINCT v.cid) AS users,
-           COUNT(*) AS views
-    FROM visits v
-    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
-    GROUP BY {{ of("v.datetime") }}
+           {{ rows.views }} AS views
+    FROM {{ rows }}
+    GROUP BY {{ vbucket }}
 ) d ON d.vbucket = b.{{ interval }}
 ORDER BY b.{{ interval }}
 {% else %}
+{% set rows = visitor_rows("v") %}{% set vday = date_part("v.day") if rows.folded else day("v.datetime") %}
 SELECT {{ date_part("c.datetime") }} AS date,
        COALESCE(d.users, 0) AS users,
        COALESCE(d.views, 0) AS views
 FROM calendar c
 LEFT JOIN (
-    SELECT {{ day("v.datetime") }} AS vday,
+    SELECT {{ vday }} AS vday,
            COUNT(DISTINCT v.cid) AS users,
-           COUNT(*) AS views
-    FROM visits v
-    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
-    GROUP BY {{ day("v.datetime") }}
+           {{ rows.views }} AS views
+    FROM {{ rows }}
+    GROUP BY {{ vday }}
 ) d ON d.vday = {{ date_part("c.datetime") }}
 WHERE c.datetime >= :d0 AND c.datetime <= :d1
 ORDER BY c.datetime
