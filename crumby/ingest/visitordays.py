@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Table, delete, false, func, select
 from crumby.models import Site, Visit, VisitorDay
 from crumby.sites import localtime
 from crumby.store import spec_of
+from crumby.store.base import insert_rows
 
 VISITS: Table = Visit.__table__  # type: ignore[assignment]
 TABLE: Table = VisitorDay.__table__  # type: ignore[assignment]
@@ -70,17 +71,15 @@ def site_zones(connection: Connection, site_ids: Iterable[int]) -> dict[int, str
 
 
 def _fold(
-    rows: Iterable[Mapping[str, Any]], zones: Mapping[int, str]
+    rows: Iterable[Mapping[str, Any]], day_of: Callable[[Mapping[str, Any]], dt.datetime]
 ) -> dict[tuple[int, dt.datetime, int], dict[str, Any]]:
     """Non-bot views folded into visitor day rows, keyed by site, local day and key."""
     folded: dict[tuple[int, dt.datetime, int], dict[str, Any]] = {}
-    tzs = {site_id: localtime.zone(name) for site_id, name in zones.items()}
     for row in rows:
         if row.get("is_bot"):
             continue
         site_id = row["site_id"]
-        local = row["datetime"].replace(tzinfo=dt.UTC).astimezone(tzs[site_id])
-        day = dt.datetime(local.year, local.month, local.day)
+        day = day_of(row)
         values = tuple(row.get(name) for name in COLUMNS)
         key = row_key(values)
         found = folded.get((site_id, day, key))
@@ -97,6 +96,17 @@ def _fold(
     return folded
 
 
+def _local_days(zones: Mapping[int, str]) -> Callable[[Mapping[str, Any]], dt.datetime]:
+    """A row's local day (midnight) in its site's zone."""
+    tzs = {site_id: localtime.zone(name) for site_id, name in zones.items()}
+
+    def day_of(row: Mapping[str, Any]) -> dt.datetime:
+        local = row["datetime"].replace(tzinfo=dt.UTC).astimezone(tzs[row["site_id"]])
+        return dt.datetime(local.year, local.month, local.day)
+
+    return day_of
+
+
 def _add(connection: Connection, rows: list[dict[str, Any]]) -> None:
     spec = spec_of(connection)
     # a fixed order of keys: concurrent upserts of overlapping rows lock them in one order
@@ -110,7 +120,7 @@ def count_batch(connection: Connection, views: list[dict[str, Any]]) -> None:
     if not views:
         return
     zones = site_zones(connection, (row["site_id"] for row in views))
-    _add(connection, list(_fold(views, zones).values()))
+    _add(connection, list(_fold(views, _local_days(zones)).values()))
 
 
 def forget(connection: Connection, site_id: int, cid: str) -> None:
@@ -142,23 +152,22 @@ def rebuild(
     first: dt.date | None = None,
     last: dt.date | None = None,
     progress: Progress | None = None,
+    commit: bool = False,
 ) -> int:
     """Rebuild a site's visitor days of local days ``first``..``last`` (None: open) from its
-    views, in the caller's transaction; returns the views read.
+    views; returns the views read.
 
     Days are read one at a time off the ``(site_id, datetime)`` index (a run of
-    days without views is skipped in one look), so memory holds one day.
+    days without views is skipped in one look), so memory holds one day. Each
+    day is replaced under a lock on the site's row, so that no batch of the
+    site adds to it meanwhile. With ``commit``, each day is committed on its
+    own (``crumby rebuild`` on a live site: hits wait for one day at most);
+    otherwise all is in the caller's transaction (a zone change, an upgrade).
     """
-    where = [TABLE.c.site_id == site_id]
-    if first is not None:
-        where.append(TABLE.c.day >= dt.datetime.combine(first, dt.time()))
-    if last is not None:
-        where.append(TABLE.c.day <= dt.datetime.combine(last, dt.time()))
-    connection.execute(delete(TABLE).where(*where))
-    end = None if last is None else localtime.local_midnight_utc(zone, last + dt.timedelta(days=1))
-    columns = [VISITS.c[name] for name in ("site_id", "datetime", *COLUMNS)]
     read = 0
+    done: dt.date | None = None if first is None else first - dt.timedelta(days=1)
     at = None if first is None else localtime.local_midnight_utc(zone, first)
+    end = None if last is None else localtime.local_midnight_utc(zone, last + dt.timedelta(days=1))
     while True:
         next_view = select(func.min(VISITS.c.datetime)).where(
             VISITS.c.site_id == site_id, VISITS.c.is_bot == false()
@@ -167,22 +176,57 @@ def rebuild(
             next_view = next_view.where(VISITS.c.datetime >= at)
         when = connection.execute(next_view).scalar()
         if when is None or (end is not None and when >= end):
-            return read
+            break
         day = localtime.local_today(zone, when)
-        start = localtime.local_midnight_utc(zone, day)
         at = localtime.local_midnight_utc(zone, day + dt.timedelta(days=1))
-        views = [
-            row._mapping
-            for row in connection.execute(
-                select(*columns).where(
-                    VISITS.c.site_id == site_id,
-                    VISITS.c.datetime >= start,
-                    VISITS.c.datetime < at,
-                    VISITS.c.is_bot == false(),
-                )
-            )
-        ]
-        _add(connection, list(_fold(views, {site_id: zone}).values()))
+        _lock(connection, site_id)
+        _clear(connection, site_id, done, day)
+        views = _views_of_day(connection, site_id, localtime.local_midnight_utc(zone, day), at)
+        midnight = dt.datetime.combine(day, dt.time())
+        # the day's rows were deleted just now: plain inserts, no upsert
+        folded = _fold(views, lambda _row, midnight=midnight: midnight)
+        insert_rows(connection, TABLE, list(folded.values()))
+        if commit:
+            connection.commit()
         read += len(views)
+        done = day
         if progress is not None:
             progress(day, read)
+    _lock(connection, site_id)
+    _clear(connection, site_id, done, last)
+    if commit:
+        connection.commit()
+    return read
+
+
+def _lock(connection: Connection, site_id: int) -> None:
+    """Lock the site's row: batches of the site wait (``site_zones`` reads it shared)."""
+    connection.execute(select(Site.id).where(Site.id == site_id).with_for_update())
+
+
+def _clear(
+    connection: Connection, site_id: int, after: dt.date | None, until: dt.date | None
+) -> None:
+    """Delete the site's visitor days after ``after`` up to ``until`` (None: open)."""
+    where = [TABLE.c.site_id == site_id]
+    if after is not None:
+        where.append(TABLE.c.day > dt.datetime.combine(after, dt.time()))
+    if until is not None:
+        where.append(TABLE.c.day <= dt.datetime.combine(until, dt.time()))
+    connection.execute(delete(TABLE).where(*where))
+
+
+_NAMES = ("site_id", "datetime", *COLUMNS)
+
+
+def _views_of_day(
+    connection: Connection, site_id: int, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """The non-bot views of a site from ``start`` to ``end`` (UTC), the columns a fold needs."""
+    statement = select(*(VISITS.c[name] for name in _NAMES)).where(
+        VISITS.c.site_id == site_id,
+        VISITS.c.datetime >= start,
+        VISITS.c.datetime < end,
+        VISITS.c.is_bot == false(),
+    )
+    return [dict(zip(_NAMES, row, strict=True)) for row in connection.execute(statement)]

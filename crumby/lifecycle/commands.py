@@ -188,8 +188,8 @@ def rebuild_command(site_host: str | None) -> None:
     """Rebuild the derived tables (visitor days) from the stored views.
 
     The ingest pipeline, deletions and zone changes keep them right; this is
-    for a database restored in part, or rows changed by hand. Each site is
-    one transaction: reports read the old rows until it commits.
+    for a database restored in part, or rows changed by hand. Each local day
+    is its own transaction: the site's hits wait for one day at most.
     """
     from crumby.ingest import visitordays
 
@@ -209,8 +209,9 @@ def rebuild_command(site_host: str | None) -> None:
                 def advanced(day: dt.date, _views: int, bar: Any = bar, span: Any = span) -> None:
                     bar.update((day - span[0]).days + 1 - bar.pos)
 
-                views = visitordays.rebuild(connection, site.id, site.timezone, progress=advanced)
-            connection.commit()
+                views = visitordays.rebuild(
+                    connection, site.id, site.timezone, progress=advanced, commit=True
+                )
             click.echo(f"{site.host}: {views} views counted into visitor days")
     if not sites:
         click.echo("no sites")

@@ -106,7 +106,7 @@ def forget(connection: Connection, cid: str, chunk: int = CHUNK) -> Deleted:
 
 def _prune_visitor_days(connection: Connection, site_id: int, before: dt.datetime) -> None:
     """The local days before the cut-off's go; the day it falls in is rebuilt from views left."""
-    zone = visitordays.site_zones(connection, [site_id])[site_id]
+    zone = connection.scalar(select(Site.timezone).where(Site.id == site_id)) or "UTC"
     day = localtime.local_today(zone, before)
     table = visitordays.TABLE
     connection.execute(
