@@ -318,15 +318,16 @@ def _event_sessions(connection: Connection) -> None:
     reattribute_all(connection)
 
 
-def _visitor_days(connection: Connection) -> None:
-    """``visitor_days``: each visitor's views per local day, device and place, derived from the
-    views (``crumby.ingest.visitordays``); built here for every site's stored views."""
-    from crumby.ingest import visitordays
+def _rollups(connection: Connection) -> None:
+    """``visitor_days`` and ``session_days``: the views folded per local day, derived from them
+    (``crumby.ingest.rollups``); built here for every site's stored views."""
+    from crumby.ingest import rollups
     from crumby.sites import all_sites
 
-    db.metadata.tables["visitor_days"].create(connection, checkfirst=True)
+    for rollup in rollups.ROLLUPS:
+        rollup.table.create(connection, checkfirst=True)
     for site in all_sites(connection):
-        visitordays.rebuild(connection, site.id, site.timezone)
+        rollups.rebuild(connection, site.id, site.timezone)
 
 
 #: each step upgrades version N to N+1; a fresh database is created at the newest
@@ -342,7 +343,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _share_links,
     _os_versions,
     _event_sessions,
-    _visitor_days,
+    _rollups,
 ]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 

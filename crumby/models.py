@@ -1,5 +1,5 @@
-"""The tables Crumby stores: sites, visits, events, visitor days (derived), goals, funnels,
-users, API tokens, share links, the calendar, import keys.
+"""The tables Crumby stores: sites, visits, events, visitor and session days (derived),
+goals, funnels, users, API tokens, share links, the calendar, import keys.
 
 Text columns have explicit sizes so that the tracker can truncate over-long
 values to fit (see ``column_length``) instead of failing on strict databases.
@@ -253,7 +253,7 @@ class Event(SessionAttributes, db.Model):
 class VisitorDay(db.Model):
     """A visitor's non-bot page views of one local day on a site, by device and place.
 
-    Derived data, kept by the ingest pipeline (``crumby.ingest.visitordays``):
+    Derived data, kept by the ingest pipeline (``crumby.ingest.rollups``):
     one row per site, local day (the site's zone, midnight, as ``calendar``
     holds days), visitor and combination of the view columns below, with the
     number of views. Every report that counts distinct visitors or views by
@@ -282,6 +282,39 @@ class VisitorDay(db.Model):
     subdivision_1: Mapped[str | None] = mapped_column(String(128))
     city: Mapped[str | None] = mapped_column(String(128))
     views: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class SessionDay(db.Model):
+    """The sessions that began on one local day of a site, by their entry's attributes.
+
+    Derived data, kept by the ingest pipeline (``crumby.ingest.rollups``):
+    one row per site, local day a session began and combination of the
+    session's ``entry_*`` attributes, with the sessions, their second views
+    (one-view sessions are ``sessions - continued``) and the seconds between
+    their views (their length). ``key`` hashes the ``entry_*`` columns.
+    """
+
+    __tablename__ = "session_days"
+    __table_args__ = ({**MYSQL_TABLE_ARGS, "sqlite_with_rowid": False},)
+
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[dt.datetime] = mapped_column(DateTime, primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_page: Mapped[str | None] = mapped_column(String(2048))
+    entry_source: Mapped[str | None] = mapped_column(String(HOST_LENGTH))
+    entry_utm_source: Mapped[str | None] = mapped_column(String(255))
+    entry_utm_medium: Mapped[str | None] = mapped_column(String(255))
+    entry_utm_campaign: Mapped[str | None] = mapped_column(String(255))
+    entry_country: Mapped[str | None] = mapped_column(String(2))
+    entry_region: Mapped[str | None] = mapped_column(String(128))
+    entry_city: Mapped[str | None] = mapped_column(String(128))
+    entry_browser: Mapped[str | None] = mapped_column(String(64))
+    entry_os: Mapped[str | None] = mapped_column(String(64))
+    entry_device: Mapped[str | None] = mapped_column(String(16))
+    entry_language: Mapped[str | None] = mapped_column(String(35))
+    sessions: Mapped[int] = mapped_column(Integer, nullable=False)
+    continued: Mapped[int] = mapped_column(Integer, nullable=False)
+    seconds: Mapped[float] = mapped_column(Double, nullable=False)
 
 
 #: goal and funnel names: short labels a person types

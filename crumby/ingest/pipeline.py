@@ -22,9 +22,9 @@ them. Each step has one job, in this order:
 8. ``attribute_events``: each event takes the start and attributes of the session it
    falls in (``crumby.ingest.eventsessions``);
 9. ``insert``: one ``executemany`` per table;
-10. ``count_visitor_days``: the stored views are added to their visitors' days
-    (``crumby.ingest.visitordays``), the table reports of visitors by device
-    and place read.
+10. ``count_rollups``: the stored views are added to the rollups
+    (``crumby.ingest.rollups``: visitor days and session days), the tables
+    most reports read.
 
 Adding a concern (aggregates, consent) adds a step, not an ``if`` in a writer.
 Rows may carry hints that are not columns (``HINTS``); the pipeline reads and
@@ -48,9 +48,9 @@ from sqlalchemy.engine import Engine
 from crumby import clock
 from crumby.ingest.counters import Counters, counters_for
 from crumby.ingest.eventsessions import attribute_batch
+from crumby.ingest.rollups import count_batch
 from crumby.ingest.salts import Salts, anonymous_id
 from crumby.ingest.sessions import stitch_batch
-from crumby.ingest.visitordays import count_batch
 from crumby.models import Event, ImportKey, Visit, url_host, url_path, utcnow
 from crumby.sites import Directory
 from crumby.store.base import insert_rows
@@ -258,8 +258,8 @@ def insert(pipeline: Pipeline, batch: Batch) -> None:
             batch.stored[table.name] += len(rows)
 
 
-def count_visitor_days(pipeline: Pipeline, batch: Batch) -> None:
-    """The batch's views are added to their visitor days, in its transaction."""
+def count_rollups(pipeline: Pipeline, batch: Batch) -> None:
+    """The batch's views are added to the rollups, in its transaction."""
     count_batch(batch.connection, batch.visits)
 
 
@@ -273,7 +273,7 @@ STEPS: tuple[Step, ...] = (
     stitch,
     attribute_events,
     insert,
-    count_visitor_days,
+    count_rollups,
 )
 
 

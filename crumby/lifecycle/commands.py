@@ -185,13 +185,13 @@ def _silence_stdout() -> None:
 @click.command("rebuild", cls=OneLineCommand)
 @click.option("--site", "site_host", metavar="HOST", help="Only this site (default: every site).")
 def rebuild_command(site_host: str | None) -> None:
-    """Rebuild the derived tables (visitor days) from the stored views.
+    """Rebuild the derived tables (visitor and session days) from the stored views.
 
     The ingest pipeline, deletions and zone changes keep them right; this is
     for a database restored in part, or rows changed by hand. Each local day
     is its own transaction: the site's hits wait for one day at most.
     """
-    from crumby.ingest import visitordays
+    from crumby.ingest import rollups
 
     with _connection() as (_app, connection):
         if site_host is not None:
@@ -202,17 +202,17 @@ def rebuild_command(site_host: str | None) -> None:
         else:
             sites = all_sites(connection)
         for site in sites:
-            span = visitordays.view_days(connection, site.id, site.timezone)
+            span = rollups.view_days(connection, site.id, site.timezone)
             days = (span[1] - span[0]).days + 1 if span else 1
             with click.progressbar(length=days, label=site.host, file=sys.stderr) as bar:
 
                 def advanced(day: dt.date, _views: int, bar: Any = bar, span: Any = span) -> None:
                     bar.update((day - span[0]).days + 1 - bar.pos)
 
-                views = visitordays.rebuild(
+                views = rollups.rebuild(
                     connection, site.id, site.timezone, progress=advanced, commit=True
                 )
-            click.echo(f"{site.host}: {views} views counted into visitor days")
+            click.echo(f"{site.host}: {views} views counted into the rollups")
     if not sites:
         click.echo("no sites")
 

@@ -10,9 +10,11 @@ Both keep what is derived from the rows right (contract section 11):
   sessions that span its cut-off, and only those visitors are re-stitched,
   and their events take their sessions' new attributes
   (``crumby.ingest.eventsessions``).
-- **Visitor days** (``crumby.ingest.visitordays``). ``forget`` deletes the
-  visitor's; ``prune`` deletes the local days before the cut-off's and
-  rebuilds the day it falls in from the views left.
+- **Rollups** (``crumby.ingest.rollups``). ``forget`` deletes the
+  visitor's ``visitor_days`` rows and rebuilds the local days the visitor's
+  views were counted on; ``prune`` deletes the local days
+  before the cut-off's and rebuilds the day it falls in (and the next: a
+  session cut there may now begin after midnight) from the views left.
 - **Cached reports.** Every site that lost rows gets a new ``data_version``,
   which is part of the report cache's keys: no answer computed before the
   deletion is served after it.
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Connection, Table, delete, select, update
 
-from crumby.ingest import visitordays
+from crumby.ingest import rollups
 from crumby.ingest.eventsessions import reattribute
 from crumby.ingest.sessions import SESSION_TIMEOUT, restitch_visitors
 from crumby.models import Event, Site, Visit
@@ -73,7 +75,7 @@ def prune(connection: Connection, before: dt.datetime, chunk: int = CHUNK) -> De
         restitched = restitch_visitors(connection, cut)
         reattribute(connection, cut)
         # also when no view went now: a prune stopped half-way left them to this one
-        _prune_visitor_days(connection, site_id, before)
+        _prune_rollups(connection, site_id, before)
         if visits or events or restitched:
             _new_data_version(connection, site_id)
             done.sites.add(site_id)
@@ -93,9 +95,12 @@ def forget(connection: Connection, cid: str, chunk: int = CHUNK) -> Deleted:
     done = Deleted()
     for site_id in _site_ids(connection):
         events = _delete(connection, EVENTS, _of_visitor(EVENTS, site_id, cid), chunk)
+        gone = rollups.views_to_fold(connection, _of_visitor(VISITS, site_id, cid))
         visits = _delete(connection, VISITS, _of_visitor(VISITS, site_id, cid), chunk)
+        # the visitor's rows go even where their views went some other way
+        rollups.delete_visitor(connection, site_id, cid)
         if visits or events:
-            visitordays.forget(connection, site_id, cid)
+            _rebuild_days(connection, site_id, rollups.days_of(connection, site_id, gone))
             done.restitched += restitch_visitors(connection, [(site_id, cid)])
             _new_data_version(connection, site_id)
             done.sites.add(site_id)
@@ -104,17 +109,30 @@ def forget(connection: Connection, cid: str, chunk: int = CHUNK) -> Deleted:
     return done
 
 
-def _prune_visitor_days(connection: Connection, site_id: int, before: dt.datetime) -> None:
-    """The local days before the cut-off's go; the day it falls in is rebuilt from views left."""
+def _rebuild_days(connection: Connection, site_id: int, days: set[dt.date]) -> None:
+    """Rebuild the site's rollups of these local days, runs of days at a time."""
+    zone = connection.scalar(select(Site.timezone).where(Site.id == site_id)) or "UTC"
+    ordered = sorted(days)
+    while ordered:
+        first = last = ordered.pop(0)
+        while ordered and ordered[0] == last + dt.timedelta(days=1):
+            last = ordered.pop(0)
+        rollups.rebuild(connection, site_id, zone, first, last)
+
+
+def _prune_rollups(connection: Connection, site_id: int, before: dt.datetime) -> None:
+    """The local days before the cut-off's go; the day it falls in and the next are rebuilt
+    from the views left (a session cut is re-stitched to begin at most 30 minutes later)."""
     zone = connection.scalar(select(Site.timezone).where(Site.id == site_id)) or "UTC"
     day = localtime.local_today(zone, before)
-    table = visitordays.TABLE
-    connection.execute(
-        delete(table).where(
-            table.c.site_id == site_id, table.c.day < dt.datetime.combine(day, dt.time())
+    for rollup in rollups.ROLLUPS:
+        table = rollup.table
+        connection.execute(
+            delete(table).where(
+                table.c.site_id == site_id, table.c.day < dt.datetime.combine(day, dt.time())
+            )
         )
-    )
-    visitordays.rebuild(connection, site_id, zone, day, day)
+    rollups.rebuild(connection, site_id, zone, day, day + dt.timedelta(days=1))
 
 
 def _site_ids(connection: Connection) -> list[int]:

@@ -4,7 +4,7 @@ A report that counts distinct visitors (``COUNT(DISTINCT v.cid)``) and views
 by a view's device or place (browser, OS, device, language, screen, country,
 region, city) gets the same answer from ``visitor_days``, the views folded
 per visitor, local day and those columns by the ingest pipeline
-(``crumby.ingest.visitordays``), as from the views themselves: about a
+(``crumby.ingest.rollups``), as from the views themselves: about a
 fifth of the rows. Under a filter those rows do not carry (a page, a
 source, a campaign), only the views can answer. The helper picks, so one
 template serves both::
@@ -17,7 +17,7 @@ template serves both::
 ``{{ rows }}`` renders the table, its alias and the conditions of the site,
 the range and the filters; ``{{ rows.views }}`` counts views (``SUM`` of the
 folded views, or ``COUNT(*)`` of the views); ``rows.folded`` says which.
-Only the columns of ``crumby.ingest.visitordays.COLUMNS`` may be used.
+Only the columns of ``crumby.ingest.rollups.VISITOR_DAYS`` may be used.
 """
 
 from __future__ import annotations

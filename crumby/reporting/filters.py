@@ -70,7 +70,7 @@ COLUMNS = {
     "sessions": {**ENTRY_OF_VIEW, **SESSION_FILTERS},
     "events": {**ENTRY_OF_VIEW, "page": "doc_path", **SESSION_FILTERS},
 }
-#: the filters a ``visitor_days`` row can answer (``crumby.ingest.visitordays``): those of a
+#: the filters a ``visitor_days`` row can answer (``crumby.ingest.rollups``): those of a
 #: view's device and place; a page or session filter needs the views themselves
 VISITOR_DAY_FILTERS = {
     name: VIEW_FILTERS[name]

@@ -143,13 +143,13 @@ def change_site(
     A new zone changes which local day every stored row falls in. Reports
     work local days out from the UTC datetimes at query time
     (``crumby.reporting.dialects``), so the change applies to all stored data
-    at once, except the one table that is kept by local day: the site's
-    visitor days are rebuilt (``crumby.ingest.visitordays``), after its row is
+    at once, except the tables kept by local day: the site's
+    rollups are rebuilt (``crumby.ingest.rollups``), after its row is
     locked, so that no batch stored meanwhile is counted under the old zone.
     ``data_version`` moves on so that no cached answer survives it.
     """
     # imported here: the ingest pipeline finds sites through this module
-    from crumby.ingest import visitordays
+    from crumby.ingest import rollups
 
     site = find_site(connection, host)
     if site is None:
@@ -164,7 +164,7 @@ def change_site(
         connection.execute(select(Site.id).where(Site.id == site.id).with_for_update())
         connection.execute(update(Site).where(Site.id == site.id).values(**values))
         if "timezone" in values:
-            visitordays.rebuild(connection, site.id, values["timezone"])
+            rollups.rebuild(connection, site.id, values["timezone"])
     found = find_site(connection, site.host)
     assert found is not None
     return found
@@ -178,14 +178,14 @@ def count_rows(connection: Connection, site: SiteInfo) -> tuple[int, int]:
 
 
 def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
-    """Remove a site with its visits, events, visitor days, goals, funnels and import keys;
+    """Remove a site with its visits, events, rollups, goals, funnels and import keys;
     returns it and the visits and events deleted.
 
     API tokens limited to the site and its share links go too. Rows go in chunks of DELETE_CHUNK
     so that no single statement holds a huge transaction's locks; the caller
     commits once at the end.
     """
-    from crumby.ingest import visitordays  # here: the ingest pipeline imports this module
+    from crumby.ingest import rollups  # here: the ingest pipeline imports this module
 
     site = find_site(connection, host)
     if site is None:
@@ -203,7 +203,7 @@ def delete_site(connection: Connection, host: str) -> tuple[SiteInfo, int, int]:
             connection.execute(delete(table).where(table.c.id.in_(ids)))
             gone += len(ids)
         counts.append(gone)
-    visitordays.delete_site(connection, site.id)
+    rollups.delete_site(connection, site.id)
     # a token for this site must not pass to a later site that gets the same id
     connection.execute(delete(ApiToken).where(ApiToken.site_id == site.id))
     # the keys of its imported log lines: importing them again after re-adding it stores them

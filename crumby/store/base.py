@@ -195,7 +195,7 @@ class DatabaseSpec:
     ) -> None:
         """Insert rows keyed by the table's primary key; where a key exists, add ``counts`` to it.
 
-        The upsert of derived tables (``crumby.ingest.visitordays``): concurrent
+        The upsert of derived tables (``crumby.ingest.rollups``): concurrent
         writers adding to the same row each add their share.
         """
         raise NotImplementedError

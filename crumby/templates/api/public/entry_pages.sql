@@ -3,11 +3,13 @@
 -- chart: bar
 -- order: 25
 -- row_filter: entry_page=page
--- A session's first view has session_seq 1 (sessions are stitched when visits are stored).
-SELECT COALESCE(v.doc_path, '(unknown)') AS page, COUNT(*) AS entries
-FROM visits v
-WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < :t1_next AND v.is_bot = FALSE {{ filters("v") }}
-  AND v.session_seq = 1
-GROUP BY COALESCE(v.doc_path, '(unknown)')
+-- Sessions per entry page, summed from session_days (the sessions that began each local day,
+-- by their entry's attributes). A session's entry view's own values are its entry_* values,
+-- so filters read them as by="sessions" does.
+SELECT COALESCE(s.entry_page, '(unknown)') AS page, SUM(s.sessions) AS entries
+FROM session_days s
+WHERE s.site_id = :site_id AND s.day >= :d0 AND s.day <= :d1 {{ filters("s", by="sessions") }}
+GROUP BY COALESCE(s.entry_page, '(unknown)')
+HAVING SUM(s.sessions) > 0
 ORDER BY entries DESC, page
 LIMIT 100

@@ -3,20 +3,19 @@
 -- description: the day they start), the share that viewed one page, and their average length in seconds.
 -- chart: line
 -- order: 15
--- Sessions are stitched when visits are stored (see the summary query): entries have
--- session_seq 1, second views session_seq 2, and the gaps inside a session add up to its
--- length. A session's later views are read up to a day past the range's end.
--- Filters pick whole sessions, by their entry view's values (by="sessions").
+-- Sessions are stitched when visits are stored, and the ingest pipeline sums them per local
+-- day they began and combination of their entry's attributes in session_days: sessions,
+-- second views (one-view sessions are the difference) and seconds between views (their length).
+-- Filters pick whole sessions, by their entry view's values (by="sessions": session_days has
+-- the entry_* columns of the views).
 WITH d AS (
-    SELECT {{ day("v.session_start") }} AS sday,
-           SUM(CASE WHEN v.session_seq = 1 THEN 1 ELSE 0 END) AS sessions,
-           SUM(CASE WHEN v.session_seq = 2 THEN 1 ELSE 0 END) AS continued,
-           SUM(v.session_gap) AS seconds
-    FROM visits v
-    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }}
-      AND v.session_start >= :t0 AND v.session_start < :t1_next AND v.is_bot = FALSE
-      {{- filters("v", by="sessions") }}
-    GROUP BY {{ day("v.session_start") }}
+    SELECT {{ date_part("s.day") }} AS sday,
+           SUM(s.sessions) AS sessions,
+           SUM(s.continued) AS continued,
+           SUM(s.seconds) AS seconds
+    FROM session_days s
+    WHERE s.site_id = :site_id AND s.day >= :d0 AND s.day <= :d1 {{ filters("s", by="sessions") }}
+    GROUP BY {{ date_part("s.day") }}
 )
 SELECT {{ date_part("c.datetime") }} AS date,
        COALESCE(d.sessions, 0) AS sessions,

@@ -4,30 +4,28 @@
 -- description: sessions and their average length in seconds.
 -- chart: kpi
 -- order: 1
--- Sessions are stitched when visits are stored: an entry view has session_seq 1, a
--- session's second view session_seq 2, and session_gap holds the seconds since the
--- session's previous view. So sessions are entries, one-view sessions are entries minus
--- second views, and a session's length is the sum of its gaps. A session belongs to the
--- range it starts in; its later views are read up to a day past the range's end.
--- With filters, visitors and views count the matching views; the session figures count the
--- sessions whose entry view matches (by="sessions": each view carries its entry's values).
--- With session filters only, both are the same conditions, and they narrow the scan itself.
-{% set views = filters("v") %}{% set sessions = filters("v", by="sessions") %}
+-- Visitors and views count the range's views (with filters: the matching views), read
+-- through visitor_rows(): from visitor days unless a page or session filter needs the views.
+-- The session figures are sums over session_days, one row per local day sessions began and
+-- combination of their entry's attributes (sessions, second views, seconds between views):
+-- one-view sessions are sessions minus second views, the average length seconds / sessions.
+-- A session belongs to the range it starts in. Filters pick whole sessions by their entry's
+-- values (by="sessions": session_days has the entry_* columns of the views).
+{% set rows = visitor_rows("v") %}
 WITH t AS (
-    SELECT COUNT(DISTINCT CASE WHEN v.datetime < :t1_next {{ views }} THEN v.cid END) AS visitors,
-           SUM(CASE WHEN v.datetime < :t1_next {{ views }} THEN 1 ELSE 0 END) AS views,
-           SUM(CASE WHEN v.session_seq = 1 AND v.datetime < :t1_next {{ sessions }} THEN 1 ELSE 0 END) AS sessions,
-           SUM(CASE WHEN v.session_seq = 2 AND v.session_start < :t1_next
-                    AND v.session_start >= :t0 {{ sessions }} THEN 1 ELSE 0 END) AS continued,
-           SUM(CASE WHEN v.session_start < :t1_next AND v.session_start >= :t0 {{ sessions }}
-                    THEN v.session_gap ELSE 0 END) AS seconds
-    FROM visits v
-    WHERE v.site_id = :site_id AND v.datetime >= :t0 AND v.datetime < {{ add_days(":t1_next", 1) }} AND v.is_bot = FALSE
-      {%- if views == sessions %}{{ views }}{% endif %}
+    SELECT COUNT(DISTINCT v.cid) AS visitors,
+           {{ rows.views }} AS views
+    FROM {{ rows }}
+), s AS (
+    SELECT SUM(s.sessions) AS sessions,
+           SUM(s.continued) AS continued,
+           SUM(s.seconds) AS seconds
+    FROM session_days s
+    WHERE s.site_id = :site_id AND s.day >= :d0 AND s.day <= :d1 {{ filters("s", by="sessions") }}
 )
-SELECT COALESCE(visitors, 0) AS visitors,
-       COALESCE(views, 0) AS views,
-       COALESCE(sessions, 0) AS sessions,
-       COALESCE({{ ratio("sessions - continued", "sessions") }}, 0) AS bounce_rate,
-       COALESCE({{ ratio("seconds", "sessions") }}, 0) AS avg_duration
-FROM t
+SELECT COALESCE(t.visitors, 0) AS visitors,
+       COALESCE(t.views, 0) AS views,
+       COALESCE(s.sessions, 0) AS sessions,
+       COALESCE({{ ratio("s.sessions - s.continued", "s.sessions") }}, 0) AS bounce_rate,
+       COALESCE({{ ratio("s.seconds", "s.sessions") }}, 0) AS avg_duration
+FROM t CROSS JOIN s

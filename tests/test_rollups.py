@@ -1,10 +1,11 @@
-"""Visitor days, the table most reports of visitors read, always agree with the stored views.
+"""The rollups most reports read always agree with the stored views.
 
 Whatever reaches or leaves the views (hits in any order, bots, a log import,
 ``forget``, ``prune``, a time zone change, a deleted site), every row of
-``visitor_days`` equals the same fold computed here in Python from the views
-left: per site, local day of the site's zone, visitor and device/place
-columns, the number of non-bot views.
+``visitor_days`` and ``session_days`` equals the same fold computed here in
+Python from the views left: per site and local day of the site's zone, the
+non-bot views of each visitor and device/place, and the sessions, second views
+and seconds of the sessions that began that day, by their entry's attributes.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from click.testing import CliRunner
 
 from crumby import create_app, ingest
 from crumby.cli import cli
-from crumby.database import _visitor_days, ensure_schema
+from crumby.database import _rollups, ensure_schema
 from crumby.extensions import db
-from crumby.ingest.visitordays import COLUMNS
+from crumby.ingest.rollups import SESSION_DAYS, VISITOR_DAYS
 from crumby.lifecycle.deletion import forget, prune
-from crumby.models import Site, Visit, VisitorDay
+from crumby.models import SessionDay, Site, Visit, VisitorDay
 from crumby.reporting import get_query, parameters
 from crumby.reporting.filters import parse_filters
 from crumby.reporting.rendering import render
@@ -37,23 +38,42 @@ BROWSERS = ["Firefox", "Chrome", None]
 PLACES = [("DE", "Berlin", "Berlin"), ("US", "California", "San Jose"), (None, None, None)]
 
 
-def _expected(app) -> Counter:
-    """The visitor days the stored views make, folded here from scratch."""
+COLUMNS = VISITOR_DAYS.columns
+ENTRY = SESSION_DAYS.columns
+
+
+def _local(when: dt.datetime, zone: str) -> dt.date:
+    return when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).date()
+
+
+def _expected(app) -> tuple[Counter, dict]:
+    """The visitor days and session days the stored views make, folded here from scratch."""
+    table = Visit.__table__
     with app.app_context():
         zones = dict(db.session.execute(sa.select(Site.id, Site.timezone)).all())
         views = db.session.execute(
             sa.select(
-                Visit.site_id, Visit.datetime, *(Visit.__table__.c[c] for c in COLUMNS)
+                Visit.site_id,
+                Visit.datetime,
+                Visit.session_start,
+                Visit.session_seq,
+                Visit.session_gap,
+                *(table.c[c] for c in COLUMNS + ENTRY),
             ).where(Visit.is_bot.is_(False))
         ).all()
-    folded: Counter = Counter()
-    for site_id, when, *values in views:
-        local = when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zones[site_id]))
-        folded[(site_id, local.date(), *values)] += 1
-    return folded
+    days: Counter = Counter()
+    sessions: dict = {}
+    for site_id, when, start, seq, gap, *values in views:
+        zone = zones[site_id]
+        days[(site_id, _local(when, zone), *values[: len(COLUMNS)])] += 1
+        if dt.timedelta(0) <= when - start < dt.timedelta(days=1):
+            key = (site_id, _local(start, zone), *values[len(COLUMNS) :])
+            n, second, seconds = sessions.get(key, (0, 0, 0.0))
+            sessions[key] = (n + (seq == 1), second + (seq == 2), seconds + gap)
+    return days, {key: (n, c, round(s, 3)) for key, (n, c, s) in sessions.items()}
 
 
-def _stored(app) -> Counter:
+def _stored(app) -> tuple[Counter, dict]:
     with app.app_context():
         rows = db.session.execute(
             sa.select(
@@ -63,16 +83,32 @@ def _stored(app) -> Counter:
                 VisitorDay.views,
             )
         ).all()
-    stored: Counter = Counter()
+        session_rows = db.session.execute(
+            sa.select(
+                SessionDay.site_id,
+                SessionDay.day,
+                *(SessionDay.__table__.c[c] for c in ENTRY),
+                SessionDay.sessions,
+                SessionDay.continued,
+                SessionDay.seconds,
+            )
+        ).all()
+    days: Counter = Counter()
     for site_id, day, *values, views in rows:
-        stored[(site_id, day.date(), *values)] += views
-    return stored
+        days[(site_id, day.date(), *values)] += views
+    sessions: dict = {}
+    for site_id, day, *values, n, second, seconds in session_rows:
+        key = (site_id, day.date(), *values)
+        assert key not in sessions, "one row per site, day and entry"
+        sessions[key] = (n, second, round(seconds, 3))
+    return days, sessions
 
 
 def _agree(app) -> None:
     expected, stored = _expected(app), _stored(app)
-    assert stored == expected
-    assert sum(stored.values()) > 0
+    assert stored[0] == expected[0]
+    assert stored[1] == expected[1]
+    assert sum(stored[0].values()) > 0 and sum(n for n, _c, _s in stored[1].values()) > 0
 
 
 def _random_views(rng: random.Random, host: str, count: int) -> list[dict]:
@@ -82,7 +118,13 @@ def _random_views(rng: random.Random, host: str, count: int) -> list[dict]:
         views.append(
             {
                 "cid": rng.choice([f"c{rng.randrange(12)}", None]),
-                "datetime": T + dt.timedelta(minutes=rng.randrange(-3 * 1440, 3 * 1440)),
+                # half in three hours: sessions of several views
+                "datetime": T
+                + dt.timedelta(
+                    minutes=rng.choice([rng.randrange(-3 * 1440, 3 * 1440), rng.randrange(180)])
+                ),
+                "referrer": rng.choice([None, "https://www.google.com/", "https://news.example/"]),
+                "utm_campaign": rng.choice([None, "spring"]),
                 "doc_uri": f"https://{host}/{rng.choice(['', 'a', 'b'])}",
                 "browser": rng.choice(BROWSERS),
                 "version": rng.choice(["1.0", "2.0"]),
@@ -108,7 +150,7 @@ def sites(app) -> tuple[SiteInfo, SiteInfo]:
         )
 
 
-def test_visitor_days_equal_the_views_after_hits_imports_deletions_and_a_zone_change(
+def test_rollups_equal_the_views_after_hits_imports_deletions_and_a_zone_change(
     app, sites, tmp_path: Path, cli_env
 ):
     rng = random.Random(7)
@@ -152,7 +194,8 @@ def test_visitor_days_equal_the_views_after_hits_imports_deletions_and_a_zone_ch
     with app.app_context(), db.engine.begin() as conn:
         delete_site(conn, "kolkata.example")
     _agree(app)
-    assert {key[0] for key in _stored(app)} == {sites[0].id}
+    assert {key[0] for key in _stored(app)[0]} == {sites[0].id}
+    assert {key[0] for key in _stored(app)[1]} == {sites[0].id}
 
 
 def test_rebuild_puts_back_what_was_changed_by_hand(app, sites, runner):
@@ -160,11 +203,12 @@ def test_rebuild_puts_back_what_was_changed_by_hand(app, sites, runner):
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(sa.delete(VisitorDay).where(VisitorDay.views == 1))
         conn.execute(sa.update(VisitorDay).values(views=VisitorDay.views + 5))
+        conn.execute(sa.update(SessionDay).values(sessions=SessionDay.sessions + 1))
     assert _stored(app) != _expected(app)
 
     result = runner.invoke(cli, ["rebuild", "--site", "berlin.example"])
     assert result.exit_code == 0, result.output
-    assert "berlin.example:" in result.output and "views counted into visitor days" in result.output
+    assert "berlin.example:" in result.output and "views counted into the rollups" in result.output
     _agree(app)
 
     result = runner.invoke(cli, ["rebuild", "--site", "nowhere.example"])
@@ -197,7 +241,7 @@ def test_reports_of_visitors_read_visitor_days_unless_a_filter_needs_the_views(a
         assert "visitor_days" not in sql and "FROM visits v" in sql
 
 
-def test_the_upgrade_builds_visitor_days_for_the_views_stored_before(other_database_url, tmp_path):
+def test_the_upgrade_builds_the_rollups_for_the_views_stored_before(other_database_url, tmp_path):
     settings = upgrades.config(other_database_url, tmp_path)
     old = create_app(settings)
     ensure_schema(old)
@@ -206,7 +250,8 @@ def test_the_upgrade_builds_visitor_days_for_the_views_stored_before(other_datab
     ingest.store(old, _random_views(random.Random(5), "berlin.example", 80))
     with old.app_context(), db.engine.begin() as conn:
         VisitorDay.__table__.drop(conn)
-        upgrades.rewind(conn, _visitor_days)
+        SessionDay.__table__.drop(conn)
+        upgrades.rewind(conn, _rollups)
     upgrades.close(old)
 
     app = upgrades.upgraded(settings)
