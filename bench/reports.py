@@ -48,6 +48,7 @@ from crumby.database import ensure_schema  # noqa: E402
 from crumby.extensions import db  # noqa: E402
 from crumby.goals import add_funnel as add_funnel_of  # noqa: E402
 from crumby.goals import add_goal, find_funnel  # noqa: E402
+from crumby.ingest import rollups  # noqa: E402
 from crumby.models import Event, Visit  # noqa: E402
 from crumby.reporting import list_queries, parameters, run_query  # noqa: E402
 from crumby.reporting.filters import Filters, parse_filters  # noqa: E402
@@ -327,6 +328,20 @@ def table(
     print()
 
 
+def sizes(site: SiteInfo) -> None:
+    """Rows of the measured site, and bytes on disk, of the views and of each rollup."""
+    with db.engine.connect() as connection:
+        spec = spec_of(connection)
+        for table in ("visits", *(rollup.table.name for rollup in rollups.ROLLUPS)):
+            rows = connection.execute(
+                text(f"SELECT COUNT(*) FROM {table} WHERE site_id = :s"), {"s": site.id}
+            ).scalar()
+            size = spec.table_bytes(connection, table)
+            shown = "size unknown" if size is None else f"{size / 2**20:,.0f} MiB (all sites)"
+            print(f"{table:13} {rows:>10,} rows of {site.host}, {shown}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help=f"visits of {SITE}")
@@ -373,6 +388,7 @@ def main() -> None:
             f"baseline (indexed COUNT(*) of the range): 30 d {base[30]:.1f} ms, "
             f"365 d {base[365]:.1f} ms\n"
         )
+        sizes(site)
         wanted = set(args.only.split(",")) if args.only else None
         misses: list[str] = []
         unfiltered: dict[tuple[str, int], float] = {}

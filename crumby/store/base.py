@@ -210,6 +210,10 @@ class DatabaseSpec:
         """Refresh the planner's statistics of a table."""
         connection.exec_driver_sql(f"ANALYZE {table}")
 
+    def table_bytes(self, connection: Connection, table: str) -> int | None:
+        """A table's size on disk with its indexes, None where the database does not tell."""
+        return None
+
     def drop_index(self, connection: Connection, table: str, index: str) -> None:
         """Drop an index by name."""
         quote = connection.dialect.identifier_preparer.quote

@@ -70,6 +70,14 @@ class MySQLSpec(DatabaseSpec):
         )
         connection.execute(statement, rows)
 
+    def table_bytes(self, connection: Connection, table: str) -> int | None:
+        """InnoDB's data and index length (an estimate InnoDB keeps up to date loosely)."""
+        return connection.exec_driver_sql(
+            "SELECT data_length + index_length FROM information_schema.tables"
+            " WHERE table_schema = DATABASE() AND table_name = %(t)s",
+            {"t": table},
+        ).scalar()
+
     def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
         return connection.execute(insert(table).prefix_with("IGNORE"), values).rowcount == 1
 

@@ -76,6 +76,12 @@ class PostgreSQLSpec(DatabaseSpec):
         )
         connection.execute(statement, rows)
 
+    def table_bytes(self, connection: Connection, table: str) -> int | None:
+        """``pg_total_relation_size``: the table, its indexes and TOAST."""
+        return connection.exec_driver_sql(
+            "SELECT pg_total_relation_size(%(t)s::regclass)", {"t": table}
+        ).scalar()
+
     def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
         """ON CONFLICT DO NOTHING; the next statement (READ COMMITTED) sees the winner's row."""
         # (psycopg reports no rowcount for it: RETURNING tells whether a row went in)

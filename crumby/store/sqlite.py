@@ -173,5 +173,16 @@ class SQLiteSpec(DatabaseSpec):
     def ratio(self, a: str, b: str) -> str:
         return f"(CAST({expr(a)} AS REAL) / NULLIF({expr(b)}, 0))"
 
+    def table_bytes(self, connection: Connection, table: str) -> int | None:
+        """From the ``dbstat`` table, where SQLite was built with it."""
+        try:
+            return connection.exec_driver_sql(
+                "SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master"
+                " WHERE tbl_name = ?)",
+                (table,),
+            ).scalar()
+        except Exception:  # noqa: BLE001 - no dbstat: the size is unknown, not an error
+            return None
+
     def analyze(self, connection: Connection, table: str) -> None:
         connection.exec_driver_sql(f"ANALYZE {table}")
