@@ -196,8 +196,15 @@ class DatabaseSpec:
         """Insert rows keyed by the table's primary key; where a key exists, add ``counts`` to it.
 
         The upsert of derived tables (``crumby.ingest.rollups``): concurrent
-        writers adding to the same row each add their share.
+        writers adding to the same row each add their share. One driver
+        ``executemany`` of a statement built once (``insert_rows``): the
+        pipeline runs it for every batch of hits.
         """
+        keys = tuple(column.name for column in table.primary_key)
+        insert_rows(connection, table, rows, self.add_counts_clause(table.name, keys, counts))
+
+    def add_counts_clause(self, table: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> str:
+        """The clause after ``INSERT ... VALUES (...)`` that adds ``counts`` to an existing row."""
         raise NotImplementedError
 
     def latest(self, statement: Select) -> Select:
@@ -232,8 +239,12 @@ class DatabaseSpec:
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], clause: str = ""
+) -> None:
     """Insert rows that all have the same keys, with one ``executemany`` of the driver.
+
+    ``clause`` follows the ``VALUES (...)``: an upsert's ``ON CONFLICT ...``.
 
     What ``connection.execute(table.insert(), rows)`` does, without building
     SQLAlchemy's parameter structures row by row: for a log import that was
@@ -254,6 +265,7 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         rows = [{**row, **{c.name: _default(c) for c in defaults}} for row in rows]
         keys += tuple(column.name for column in defaults)
     sql, processors = _insert_plan(connection.dialect, table, keys)
+    sql += clause
     # most columns are passed as they are: convert only those with a processor
     converted = [(n, process) for n, process in enumerate(processors) if process is not None]
     values_of = operator.itemgetter(*keys)

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, insert
-from sqlalchemy.dialects.mysql import insert as mysql_insert
 
 from crumby.store.base import DatabaseSpec, count, expr
 
@@ -56,19 +55,11 @@ class MySQLSpec(DatabaseSpec):
         if dbapi_connection is not None and token is not None:
             dbapi_connection._read_timeout, dbapi_connection._write_timeout = token
 
-    def add_counts(
-        self,
-        connection: Connection,
-        table: Table,
-        rows: list[dict[str, Any]],
-        counts: tuple[str, ...],
-    ) -> None:
-        """INSERT ... ON DUPLICATE KEY UPDATE n = n + VALUES(n)."""
-        statement = mysql_insert(table)
-        statement = statement.on_duplicate_key_update(
-            {name: table.c[name] + statement.inserted[name] for name in counts}
+    def add_counts_clause(self, table: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> str:
+        """ON DUPLICATE KEY UPDATE n = n + VALUES(n)."""
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(
+            f"`{n}` = `{n}` + VALUES(`{n}`)" for n in counts
         )
-        connection.execute(statement, rows)
 
     def table_bytes(self, connection: Connection, table: str) -> int | None:
         """InnoDB's data and index length (an estimate InnoDB keeps up to date loosely)."""

@@ -61,20 +61,11 @@ class PostgreSQLSpec(DatabaseSpec):
     def unbound_connection(self, dbapi_connection: Any, token: Any) -> None:
         WATCHDOG.disarm(token)
 
-    def add_counts(
-        self,
-        connection: Connection,
-        table: Table,
-        rows: list[dict[str, Any]],
-        counts: tuple[str, ...],
-    ) -> None:
-        """INSERT ... ON CONFLICT (key) DO UPDATE SET n = t.n + excluded.n."""
-        statement = pg_insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(table.primary_key),
-            set_={name: table.c[name] + statement.excluded[name] for name in counts},
-        )
-        connection.execute(statement, rows)
+    def add_counts_clause(self, table: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> str:
+        """ON CONFLICT (key) DO UPDATE SET n = t.n + excluded.n."""
+        adds = ", ".join(f'"{n}" = "{table}"."{n}" + excluded."{n}"' for n in counts)
+        key = ", ".join(f'"{k}"' for k in keys)
+        return f" ON CONFLICT ({key}) DO UPDATE SET {adds}"
 
     def table_bytes(self, connection: Connection, table: str) -> int | None:
         """``pg_total_relation_size``: the table, its indexes and TOAST."""

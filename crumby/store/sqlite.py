@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Table, event, insert
 from sqlalchemy.dialects.sqlite import DATETIME
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 
 from crumby.store.base import DatabaseSpec, count, expr
@@ -103,20 +102,11 @@ class SQLiteSpec(DatabaseSpec):
             return None
         return os.path.abspath(database) + "-crumby-writer.lock"
 
-    def add_counts(
-        self,
-        connection: Connection,
-        table: Table,
-        rows: list[dict[str, Any]],
-        counts: tuple[str, ...],
-    ) -> None:
-        """INSERT ... ON CONFLICT (key) DO UPDATE SET n = n + excluded.n."""
-        statement = sqlite_insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(table.primary_key),
-            set_={name: table.c[name] + statement.excluded[name] for name in counts},
-        )
-        connection.execute(statement, rows)
+    def add_counts_clause(self, table: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> str:
+        """ON CONFLICT (key) DO UPDATE SET n = n + excluded.n."""
+        adds = ", ".join(f'"{n}" = "{n}" + excluded."{n}"' for n in counts)
+        key = ", ".join(f'"{k}"' for k in keys)
+        return f" ON CONFLICT ({key}) DO UPDATE SET {adds}"
 
     def insert_ignore(self, connection: Connection, table: Table, values: dict[str, Any]) -> bool:
         """INSERT OR IGNORE: writers take turns on SQLite, so the row is there or not."""
