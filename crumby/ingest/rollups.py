@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, false, func, select
 
+from crumby.ingest.sessions import ENTRY_COLUMNS
 from crumby.models import SessionDay, Site, Visit, VisitorDay
 from crumby.sites import localtime
 from crumby.store import spec_of
@@ -107,20 +108,7 @@ VISITOR_DAYS = Rollup(
 )
 SESSION_DAYS = Rollup(
     SessionDay.__table__,  # type: ignore[arg-type]
-    (
-        "entry_page",
-        "entry_source",
-        "entry_utm_source",
-        "entry_utm_medium",
-        "entry_utm_campaign",
-        "entry_country",
-        "entry_region",
-        "entry_city",
-        "entry_browser",
-        "entry_os",
-        "entry_device",
-        "entry_language",
-    ),
+    ENTRY_COLUMNS,
     ("sessions", "continued", "seconds"),
     "session_start",
     SESSION_REACH,
